@@ -1,0 +1,4 @@
+_base_ = ['./sysu_all.py']
+
+test_dataloader = dict(dataset=dict(mode='indoor'))
+val_dataloader = test_dataloader

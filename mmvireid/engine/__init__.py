@@ -1,0 +1,1 @@
+"""Training-engine parts (hooks, loops) registered for MMEngine's Runner."""

@@ -1,0 +1,3 @@
+from .vireid_metric import VIReIDMetric
+
+__all__ = ['VIReIDMetric']

@@ -1,0 +1,176 @@
+"""Retrieval metric of visible-infrared ReID (CMC, mAP, mINP over trials)."""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
+
+from mmvireid.registry import METRICS
+from ..functional import (cross_modality_propagation, eval_regdb, eval_sysu,
+                          intra_topk, k_reciprocal_rerank)
+
+RANKS = (1, 5, 10, 20)
+
+
+@METRICS.register_module()
+class VIReIDMetric(BaseMetric):
+    """CMC / mAP / mINP with the SYSU-MM01 or RegDB protocol.
+
+    The dataloader's dataset is a ``'test'`` split (see
+    :class:`~mmvireid.datasets.BaseVIReIDDataset`): every query and every
+    gallery image of every trial, each once. The metric gathers the
+    features of all ranks, L2-normalises them, then for each trial ranks
+    that trial's gallery (SYSU: re-sampled per trial; RegDB: one trial) and
+    reports the mean over trials. Values are percentages; the functional
+    core works in fractions.
+
+    Keys are ``<prefix>/R1``, ``R5``, ``R10``, ``R20``, ``mAP``, ``mINP``;
+    with ``cmfp_k`` also ``cmfp-R1`` ... (test-time CMFP, SALCR Eq. 28-29);
+    with ``rerank`` also ``rerank-R1`` ... (k-reciprocal re-ranking).
+
+    Args:
+        cmfp_k (int, optional): ``k_te`` of test-time CMFP; None disables.
+        rerank (bool | dict): Also report k-reciprocal re-ranking; a dict
+            gives ``k1``, ``k2``, ``lambda_value``.
+        cmc_mode (str): ``'dedup'`` (the SYSU reference) or ``'ordinary'``
+            CMC for SYSU-protocol datasets. RegDB always uses the ordinary.
+        max_rank (int): Length of the CMC curve. Defaults to 20.
+        collect_device (str): ``'cpu'`` or ``'gpu'``.
+        prefix (str, optional): Key prefix; defaults to the dataset's
+            ``eval_prefix`` (e.g. ``'sysu-all'``, ``'regdb-v2t'``), or
+            ``'vireid'`` when the dataset has none.
+    """
+
+    def __init__(self,
+                 cmfp_k: Optional[int] = None,
+                 rerank=False,
+                 cmc_mode: str = 'dedup',
+                 max_rank: int = 20,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device, prefix=prefix or 'vireid')
+        self._prefix_from_dataset = prefix is None
+        if cmc_mode not in ('dedup', 'ordinary'):
+            raise ValueError(
+                f"cmc_mode must be 'dedup' or 'ordinary', got {cmc_mode!r}")
+        if cmfp_k is not None and cmfp_k < 1:
+            raise ValueError(f'cmfp_k must be >= 1 or None, got {cmfp_k}')
+        self.cmfp_k = cmfp_k
+        self.rerank = dict(rerank) if isinstance(rerank, dict) else (
+            {} if rerank else None)
+        self.cmc_mode = cmc_mode
+        self.max_rank = max_rank
+
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        """Meta info of the dataset; also supplies the default prefix."""
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: dict) -> None:
+        self._dataset_meta = dataset_meta
+        if self._prefix_from_dataset and dataset_meta:
+            self.prefix = dataset_meta.get('eval_prefix', self.prefix)
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Keep the feature and annotations of every sample of a batch."""
+        for sample in data_samples:
+            self.results.append(
+                dict(
+                    feature=sample['pred_feature'].detach().float().cpu(),
+                    pid=int(sample['pid']),
+                    camid=int(sample['camid']),
+                    sample_idx=int(sample['sample_idx'])))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Rank every trial and average the curves and scores."""
+        meta = self.dataset_meta or {}
+        if 'gallery_trials' not in meta:
+            raise ValueError(
+                'VIReIDMetric needs a dataset built with split="test" (its '
+                'metainfo must hold query_indices and gallery_trials)')
+        by_idx = {r['sample_idx']: r for r in results}
+        query = [by_idx[i] for i in meta['query_indices'] if i in by_idx]
+        if len(query) != len(meta['query_indices']):
+            raise ValueError(f'features of {len(meta["query_indices"])} '
+                             f'queries expected, got {len(query)}')
+        q_feat = F.normalize(torch.stack([r['feature'] for r in query]), dim=1)
+        q_pid, q_cam = self._labels(query)
+        variants = {'': None}
+        query_topk = None
+        if self.cmfp_k is not None:
+            variants['cmfp-'] = 'cmfp'
+            # the query set is the same in every trial: its q-q block once
+            query_topk = intra_topk(q_feat, self.cmfp_k)
+        if self.rerank is not None:
+            variants['rerank-'] = 'rerank'
+        sums: Dict[str, np.ndarray] = {}
+        num_trials = len(meta['gallery_trials'])
+        for trial, gallery_indices in enumerate(meta['gallery_trials']):
+            gallery = [by_idx[i] for i in gallery_indices]
+            g_feat = F.normalize(
+                torch.stack([r['feature'] for r in gallery]), dim=1)
+            g_pid, g_cam = self._labels(gallery)
+            line = []
+            for key, variant in variants.items():
+                distmat = self._distance(q_feat, g_feat, variant, query_topk)
+                scores = self._evaluate(meta, distmat, q_pid, g_pid, q_cam,
+                                        g_cam)
+                sums[key] = sums.get(key, 0) + scores
+                line.append(f'{key}R1 {100 * scores[0]:.2f} '
+                            f'{key}mAP {100 * scores[-2]:.2f}')
+            print_log(
+                f'{self.prefix} trial {trial + 1}/{num_trials}: ' +
+                ', '.join(line),
+                logger='current')
+        metrics = {}
+        for key, total in sums.items():
+            mean = 100 * total / num_trials
+            for j, rank in enumerate(RANKS):
+                metrics[f'{key}R{rank}'] = float(mean[j])
+            metrics[f'{key}mAP'] = float(mean[-2])
+            metrics[f'{key}mINP'] = float(mean[-1])
+        if self.cmfp_k is not None:
+            metrics['cmfp-k'] = self.cmfp_k
+        print_log(
+            f'{self.prefix} mean of {num_trials} trial(s): ' +
+            ', '.join(f'{k} {v:.2f}' for k, v in metrics.items()),
+            logger='current')
+        return metrics
+
+    @staticmethod
+    def _labels(records: List[dict]) -> tuple:
+        return (np.array([r['pid'] for r in records]),
+                np.array([r['camid'] for r in records]))
+
+    def _distance(self, q_feat: torch.Tensor, g_feat: torch.Tensor,
+                  variant: Optional[str], query_topk: Optional[tuple]
+                  ) -> np.ndarray:
+        """Distance matrix (smaller is closer) of one variant."""
+        if variant == 'rerank':
+            return k_reciprocal_rerank(q_feat, g_feat, **self.rerank)
+        if variant == 'cmfp':
+            q_feat, g_feat = cross_modality_propagation(
+                q_feat, g_feat, k=self.cmfp_k, topk_aa=query_topk)
+        return (-q_feat @ g_feat.t()).numpy()
+
+    def _evaluate(self, meta: dict, distmat: np.ndarray, q_pid, g_pid, q_cam,
+                  g_cam) -> np.ndarray:
+        """``[R1, R5, R10, R20, mAP, mINP]`` of one trial, as fractions."""
+        if meta.get('protocol') == 'regdb':
+            cmc, mAP, mINP = eval_regdb(
+                distmat, q_pid, g_pid, max_rank=self.max_rank)
+        else:
+            cmc, mAP, mINP = eval_sysu(
+                distmat,
+                q_pid,
+                g_pid,
+                q_cam,
+                g_cam,
+                max_rank=self.max_rank,
+                cmc_mode=self.cmc_mode)
+        ranks = [cmc[min(r, len(cmc)) - 1] for r in RANKS]
+        return np.array(ranks + [mAP, mINP], dtype=np.float64)

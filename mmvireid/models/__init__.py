@@ -1,0 +1,1 @@
+from .reiders import *  # noqa: F401,F403

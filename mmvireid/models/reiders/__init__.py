@@ -1,0 +1,3 @@
+from .reider import ReIDer
+
+__all__ = ['ReIDer']

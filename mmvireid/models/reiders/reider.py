@@ -1,0 +1,106 @@
+"""The generic ReID model: backbone, neck, optional training head."""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from mmvireid.registry import MODELS
+from mmvireid.structures import VIReIDDataSample
+
+
+@MODELS.register_module()
+class ReIDer(BaseModel):
+    """Backbone + neck feature extractor with an optional training head.
+
+    ``predict`` writes each image's retrieval feature into its data sample
+    (``pred_feature``); with ``test_cfg=dict(flip=True)`` (default) it is
+    the mean of the features of the image and its horizontal mirror, as in
+    every VI-ReID evaluation. Normalisation is left to the metric.
+
+    Args:
+        backbone (dict): Backbone config, e.g. ``dict(type='mmpretrain.
+            ResNet', depth=50)``. Backbones return a tuple of stages; the
+            last one is used.
+        neck (dict, optional): Neck pooling the last stage to ``(N, C)``;
+            without one, feature maps are global-average pooled.
+        head (dict, optional): Training head, ``head.loss(feats,
+            data_samples) -> dict``. Required for training only.
+        data_preprocessor (dict, optional): Defaults to MMEngine's
+            ``ImgDataPreprocessor`` with ImageNet mean/std and BGR→RGB.
+        test_cfg (dict, optional): ``flip`` (bool) for flip averaging.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='ImgDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                bgr_to_rgb=True)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        self.head = MODELS.build(head) if head is not None else None
+        self.test_cfg = dict(flip=True)
+        self.test_cfg.update(test_cfg or {})
+
+    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Global feature of each image, shape ``(N, C)``."""
+        feats = self.backbone(inputs)
+        if self.neck is not None:
+            feats = self.neck(feats)
+        if isinstance(feats, (tuple, list)):
+            feats = feats[-1]
+        if feats.dim() == 4:
+            feats = F.adaptive_avg_pool2d(feats, 1)
+        return feats.flatten(1)
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List[VIReIDDataSample]] = None,
+                mode: str = 'tensor') -> Union[Dict, List, torch.Tensor]:
+        """Dispatch to :meth:`loss`, :meth:`predict` or feature extraction.
+
+        Args:
+            inputs (Tensor): Images, ``(N, 3, H, W)``.
+            data_samples (list[VIReIDDataSample], optional): Annotations.
+            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        raise ValueError(f'invalid forward mode {mode!r}; expected '
+                         "'loss', 'predict' or 'tensor'")
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
+        """Training losses computed by the head."""
+        if self.head is None:
+            raise ValueError(f'{type(self).__name__} has no head: set '
+                             'model.head in the config to train it')
+        return self.head.loss(self.extract_feat(inputs), data_samples)
+
+    def predict(self, inputs: torch.Tensor,
+                data_samples: Optional[List[VIReIDDataSample]] = None
+                ) -> List[VIReIDDataSample]:
+        """Attach the (flip-averaged) retrieval feature to each sample."""
+        feats = self.extract_feat(inputs)
+        if self.test_cfg['flip']:
+            feats = (feats + self.extract_feat(inputs.flip(3))) / 2
+        if data_samples is None:
+            data_samples = [VIReIDDataSample() for _ in range(len(feats))]
+        for sample, feat in zip(data_samples, feats):
+            sample.set_field(feat, 'pred_feature')
+        return data_samples

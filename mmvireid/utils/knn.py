@@ -1,0 +1,84 @@
+"""Exact k-nearest-neighbour search by chunked inner products.
+
+The similarity matrix between a query set and a gallery set is never built in
+full: queries are processed ``chunk_size`` rows at a time with ``torch.mm``
+followed by ``torch.topk``, so the peak extra memory is
+``chunk_size x num_gallery`` floats. The routine is device agnostic (CPU or
+CUDA tensors) and is shared by evaluation (CMFP) and clustering (k-reciprocal
+Jaccard distance).
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+
+def topk_similarity(query: Tensor,
+                    gallery: Tensor,
+                    k: int,
+                    chunk_size: int = 4096,
+                    exclude_self: bool = False) -> Tuple[Tensor, Tensor]:
+    """Find the ``k`` most similar gallery rows of every query row.
+
+    Similarity is the inner product ``query @ gallery.T``; it is the cosine
+    similarity when both inputs are L2-normalised (the caller's job).
+    Computation runs in float32 on the device of ``query``.
+
+    Args:
+        query (Tensor): Query features of shape (Nq, D).
+        gallery (Tensor): Gallery features of shape (Ng, D).
+        k (int): Number of neighbours. Clamped to the number of available
+            gallery items (``Ng``, or ``Ng - 1`` with ``exclude_self``).
+        chunk_size (int): Number of query rows whose similarities are held
+            in memory at once. Defaults to 4096.
+        exclude_self (bool): Whether ``query`` and ``gallery`` are the same
+            set, and item ``i`` must not be returned as a neighbour of query
+            ``i`` (the diagonal is masked to ``-inf``). Requires
+            ``Nq == Ng``. Defaults to False, i.e. self is included.
+
+    Returns:
+        Tuple[Tensor, Tensor]: ``(values, indices)``, both of shape
+        (Nq, k'), with ``k' = min(k, available)``; ``values`` (float32)
+        are sorted in descending order along each row and ``indices``
+        (int64) index into ``gallery``.
+    """
+    if query.dim() != 2 or gallery.dim() != 2:
+        raise ValueError('query and gallery must be 2-D, got shapes '
+                         f'{tuple(query.shape)} and {tuple(gallery.shape)}')
+    if query.size(1) != gallery.size(1):
+        raise ValueError('feature dimensions differ: query '
+                         f'{tuple(query.shape)} vs gallery '
+                         f'{tuple(gallery.shape)}')
+    if exclude_self and query.size(0) != gallery.size(0):
+        raise ValueError('exclude_self requires query and gallery of the same '
+                         f'size, got {query.size(0)} and {gallery.size(0)}')
+    if k < 1:
+        raise ValueError(f'k must be a positive integer, got {k}')
+    if chunk_size < 1:
+        raise ValueError(f'chunk_size must be positive, got {chunk_size}')
+
+    num_query, num_gallery = query.size(0), gallery.size(0)
+    available = num_gallery - 1 if exclude_self else num_gallery
+    k = min(k, available)
+    device = query.device
+    query = query.to(dtype=torch.float32)
+    gallery = gallery.to(device=device, dtype=torch.float32)
+    values = query.new_empty((num_query, max(k, 0)))
+    indices = torch.empty((num_query, max(k, 0)),
+                          dtype=torch.long,
+                          device=device)
+    if k <= 0:
+        return values, indices
+
+    gallery_t = gallery.t()
+    for start in range(0, num_query, chunk_size):
+        end = min(start + chunk_size, num_query)
+        sim = torch.mm(query[start:end], gallery_t)
+        if exclude_self:
+            rows = torch.arange(end - start, device=device)
+            sim[rows, rows + start] = float('-inf')
+        chunk_values, chunk_indices = torch.topk(
+            sim, k, dim=1, largest=True, sorted=True)
+        values[start:end] = chunk_values
+        indices[start:end] = chunk_indices
+    return values, indices

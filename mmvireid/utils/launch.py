@@ -1,0 +1,32 @@
+"""Launch-time adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+
+def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
+    """Make a config runnable on the machine at hand.
+
+    - Without CUDA, a distributed launch cannot use NCCL: the backend is
+      switched to gloo (said in the log), so ``tools/dist_train.sh CONFIG 2``
+      also runs on CPUs.
+    - ``threads`` caps torch's intra-op threads per process; on small
+      shared machines over-subscription slows training several-fold.
+
+    Args:
+        cfg (Config): The full config; modified in place.
+        threads (int, optional): Torch CPU threads per process.
+    """
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    if cfg.get('launcher', 'none') != 'none' and \
+            dist_cfg.get('backend', 'nccl') == 'nccl' and \
+            not torch.cuda.is_available():
+        dist_cfg['backend'] = 'gloo'
+        print_log('CUDA is not available: using the gloo backend',
+                  logger='current')
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f'--threads must be >= 1, got {threads}')
+        torch.set_num_threads(threads)

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+import torch
+
+from mmvireid.registry import TRANSFORMS
+from mmvireid.utils import register_all_modules
+
+register_all_modules()
+
+
+def test_pack_sets_identity_and_meta():
+    pack = TRANSFORMS.build(dict(type='PackVIReIDInputs'))
+    img = np.arange(4 * 2 * 3, dtype=np.uint8).reshape(4, 2, 3)
+    out = pack(
+        dict(
+            img=img,
+            pid=7,
+            camid=3,
+            modality='infrared',
+            role='query',
+            pseudo_label=-1,
+            img_path='a/b.jpg',
+            sample_idx=11))
+    assert torch.equal(out['inputs'], torch.from_numpy(img).permute(2, 0, 1))
+    sample = out['data_samples']
+    assert sample.pid == 7 and sample.camid == 3 and sample.is_infrared
+    assert sample.pseudo_label == -1 and sample.img_path == 'a/b.jpg'
+    assert sample.sample_idx == 11 and sample.role == 'query'
+
+
+def test_pack_rejects_bad_modality():
+    pack = TRANSFORMS.build(dict(type='PackVIReIDInputs'))
+    with pytest.raises(ValueError, match='thermal'):
+        pack(dict(img=np.zeros((2, 2, 3), np.uint8), pid=1, camid=1,
+                  modality='thermal'))

@@ -1,0 +1,119 @@
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from eval_sets import make_eval_set
+
+from mmvireid.evaluation import (VIReIDMetric, cross_modality_propagation,
+                                 eval_regdb, eval_sysu)
+from mmvireid.registry import METRICS
+from mmvireid.utils import register_all_modules
+
+register_all_modules()
+
+
+def expected_scores(meta, feats, pids, cams, propagate_k=None, regdb=False):
+    feats = F.normalize(torch.tensor(feats, dtype=torch.float32), dim=1)
+    q = meta['query_indices']
+    total = np.zeros(6)
+    for trial in meta['gallery_trials']:
+        qf, gf = feats[q], feats[trial]
+        if propagate_k:
+            qf, gf = cross_modality_propagation(qf, gf, k=propagate_k)
+        dist_ = (-qf @ gf.t()).numpy()
+        if regdb:
+            cmc, mAP, mINP = eval_regdb(dist_, pids[q], pids[trial])
+        else:
+            cmc, mAP, mINP = eval_sysu(dist_, pids[q], pids[trial], cams[q],
+                                       cams[trial])
+        total += [cmc[min(r, len(cmc)) - 1] for r in (1, 5, 10, 20)
+                  ] + [mAP, mINP]
+    return 100 * total / len(meta['gallery_trials'])
+
+
+def run_metric(metric, meta, samples):
+    metric.dataset_meta = meta
+    for start in range(0, len(samples), 7):
+        metric.process(None, samples[start:start + 7])
+    return metric.evaluate(len(samples))
+
+
+def test_mean_over_trials_matches_functional_core():
+    meta, samples, feats, pids, cams = make_eval_set()
+    metric = METRICS.build(dict(type='VIReIDMetric'))
+    out = run_metric(metric, meta, samples)
+    want = expected_scores(meta, feats, pids, cams)
+    keys = ['R1', 'R5', 'R10', 'R20', 'mAP', 'mINP']
+    assert set(out) == {f'toy-all/{k}' for k in keys}
+    np.testing.assert_allclose([out[f'toy-all/{k}'] for k in keys], want,
+                               atol=1e-5)
+    assert 0 < out['toy-all/mAP'] < 100
+
+
+def test_order_of_results_does_not_matter():
+    meta, samples, *_ = make_eval_set(seed=1)
+    a = run_metric(VIReIDMetric(), meta, samples)
+    b = run_metric(VIReIDMetric(), meta, samples[::-1])
+    assert a == b
+
+
+def test_cmfp_and_rerank_keys():
+    meta, samples, feats, pids, cams = make_eval_set(seed=2)
+    metric = VIReIDMetric(cmfp_k=5, rerank=dict(k1=6, k2=3), prefix='x')
+    out = run_metric(metric, meta, samples)
+    want = expected_scores(meta, feats, pids, cams, propagate_k=5)
+    np.testing.assert_allclose(
+        [out[f'x/cmfp-{k}'] for k in ['R1', 'R5', 'R10', 'R20', 'mAP',
+                                       'mINP']], want, atol=1e-4)
+    assert out['x/cmfp-k'] == 5
+    assert {'x/rerank-R1', 'x/rerank-mAP', 'x/R1'} <= set(out)
+
+
+def test_regdb_protocol_uses_ordinary_cmc():
+    meta, samples, feats, pids, cams = make_eval_set(seed=3, trials=1)
+    meta = dict(meta, protocol='regdb', eval_prefix='regdb-v2t')
+    out = run_metric(VIReIDMetric(), meta, samples)
+    want = expected_scores(meta, feats, pids, cams, regdb=True)
+    assert out['regdb-v2t/R5'] == pytest.approx(want[1], abs=1e-5)
+
+
+def test_needs_a_test_split():
+    metric = VIReIDMetric()
+    metric.dataset_meta = dict(protocol='sysu')
+    metric.process(None, make_eval_set()[1][:3])
+    with pytest.raises(ValueError, match='split="test"'):
+        metric.evaluate(3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='cmc_mode'):
+        VIReIDMetric(cmc_mode='fancy')
+    with pytest.raises(ValueError, match='cmfp_k'):
+        VIReIDMetric(cmfp_k=0)
+
+
+WORKER = os.path.join(os.path.dirname(__file__), 'ddp_metric_worker.py')
+
+
+def test_two_process_gloo_equals_one_process(tmp_path):
+    out_path = str(tmp_path / 'ddp.pth')
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(os.path.dirname(WORKER)))] +
+        os.environ.get('PYTHONPATH', '').split(os.pathsep)))
+    subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={port}', WORKER, out_path
+    ], check=True, env=env, timeout=120)
+    ddp = torch.load(out_path)
+    meta, samples, *_ = make_eval_set(seed=4)
+    single = run_metric(VIReIDMetric(cmfp_k=4), meta, samples)
+    assert ddp == single
