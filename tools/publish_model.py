@@ -15,119 +15,23 @@ Example::
 """
 import argparse
 import hashlib
-import importlib
-import importlib.util
-import inspect
 import os
 import os.path as osp
-import pickle
 import sys
 import tempfile
-import types
 from collections import OrderedDict
-from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
+
+import mmvireid
+from mmvireid.utils import MMENGINE_CHECKPOINT_SAFE_GLOBALS
 
 # ``meta`` entries kept in the published checkpoint (``mmvireid_version`` is
 # added on top of them).
 KEPT_META_KEYS = ('cfg', 'mmengine_version', 'epoch', 'iter', 'seed',
                   'dataset_meta')
-
-# Statistics methods HistoryBuffer registers for itself.
-_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
-
-SafeGlobal = Union[Callable, Tuple[Callable, str]]
-
-
-def _numpy_multiarray():
-    """Return numpy's C ``multiarray`` module (``numpy._core`` on numpy>=2,
-    ``numpy.core`` before) without touching the deprecated shim."""
-    try:
-        return importlib.import_module('numpy._core.multiarray')
-    except ImportError:  # numpy < 2
-        return importlib.import_module('numpy.core.multiarray')
-
-
-def _numpy_dtype_classes() -> List[type]:
-    """All concrete dtype classes (``numpy.dtypes.Float64DType``, ...)."""
-    classes = set()
-    for code in np.typecodes['All']:
-        try:
-            classes.add(type(np.dtype(code)))
-        except TypeError:  # pragma: no cover - code unknown to this numpy
-            pass
-    dtypes_mod = getattr(np, 'dtypes', None)  # numpy >= 1.25
-    if dtypes_mod is not None:
-        for name in dir(dtypes_mod):
-            obj = getattr(dtypes_mod, name)
-            if (isinstance(obj, type) and issubclass(obj, np.dtype)
-                    and obj is not np.dtype):
-                classes.add(obj)
-    return sorted(classes, key=lambda c: f'{c.__module__}.{c.__qualname__}')
-
-
-def mmengine_checkpoint_safe_globals() -> List[SafeGlobal]:
-    """Globals needed to ``torch.load(..., weights_only=True)`` a training
-    checkpoint written by MMEngine's ``CheckpointHook`` / ``Runner``.
-
-    Such a checkpoint pickles, besides tensors and builtins:
-
-    * ``message_hub['log_scalars']``: :class:`mmengine.logging.HistoryBuffer`
-      objects, whose state holds numpy arrays (``numpy.ndarray`` rebuilt by
-      ``multiarray._reconstruct``, with ``numpy.dtype`` objects of concrete
-      dtype classes such as ``numpy.dtypes.Float64DType``) and a
-      ``_statistics_methods`` dict of HistoryBuffer methods that pickle
-      protocol 2 stores as ``getattr(HistoryBuffer, 'min')``;
-    * ``message_hub['runtime_info']['eta']``: a numpy scalar, rebuilt by
-      ``multiarray.scalar``.
-
-    ``builtins.getattr`` itself is NOT allow-listed (it would let a file
-    fetch any attribute of any allowed object); the name is instead mapped
-    to :func:`_history_buffer_getattr`, which only resolves registered
-    HistoryBuffer statistics methods. numpy's ``multiarray`` functions are
-    listed under both their numpy>=2 (``numpy._core``) and numpy<2
-    (``numpy.core``) paths, so checkpoints written with either load.
-
-    The function is self-contained: it imports what it needs when called.
-    """
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    multiarray = _numpy_multiarray()
-    safe: List[SafeGlobal] = [HistoryBuffer, np.ndarray, np.dtype]
-    for name in ('_reconstruct', 'scalar'):
-        func = getattr(multiarray, name)
-        for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
-            safe.append((func, f'{module}.{name}'))
-    safe.extend(_numpy_dtype_classes())
-    safe.append((_history_buffer_getattr, 'builtins.getattr'))
-    return safe
-
-
-def _history_buffer_getattr(obj: Any, name: str) -> Callable:
-    """Restricted stand-in for ``getattr`` during safe unpickling.
-
-    Only ``getattr(HistoryBuffer, <statistics method>)`` is allowed, which
-    is what a pickled ``HistoryBuffer._statistics_methods`` dict needs.
-    """
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    # The defaults are put in ``_statistics_methods`` only once a buffer has
-    # been created, hence the explicit names.
-    allowed = set(_HISTORY_BUFFER_STATISTICS)
-    allowed.update(getattr(HistoryBuffer, '_statistics_methods', {}))
-    if (isinstance(obj, type) and issubclass(obj, HistoryBuffer)
-            and isinstance(name, str) and not name.startswith('_')
-            and name in allowed and isinstance(
-                inspect.getattr_static(obj, name, None), types.FunctionType)):
-        return getattr(obj, name)
-    raise pickle.UnpicklingError(
-        f'getattr({obj!r}, {name!r}) is not allowed while loading a '
-        'checkpoint safely: only HistoryBuffer statistics methods are')
-
-
-MMENGINE_CHECKPOINT_SAFE_GLOBALS = mmengine_checkpoint_safe_globals()
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -140,27 +44,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='output file name; a trailing ".pth" is replaced by '
         '"-<sha256[:8]>.pth"')
     return parser.parse_args(argv)
-
-
-def get_mmvireid_version() -> str:
-    """``mmvireid.__version__``, or the one in ``mmvireid/version.py`` next
-    to this tool when the package cannot be imported."""
-    try:
-        import mmvireid
-        return str(mmvireid.__version__)
-    except Exception:  # noqa: BLE001 - any import problem: use the file
-        pass
-    version_file = osp.join(
-        osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmvireid',
-        'version.py')
-    spec = importlib.util.spec_from_file_location('_mmvireid_version',
-                                                  version_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f'cannot read the mmvireid version from '
-                          f'{version_file}')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.__version__)
 
 
 def load_training_checkpoint(in_file: str) -> dict:
@@ -258,7 +141,7 @@ def process_checkpoint(checkpoint: dict) -> dict:
                       f'({type(meta_in[key]).__name__} is not publishable)')
                 continue
             meta[key] = value
-    meta['mmvireid_version'] = get_mmvireid_version()
+    meta['mmvireid_version'] = mmvireid.__version__
     return dict(meta=meta, state_dict=state_dict)
 
 

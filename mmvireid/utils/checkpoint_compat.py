@@ -11,7 +11,9 @@ mmengine's local-file and HTTP checkpoint loaders with ones that keep
 (ImageNet backbones, ``load_from``) therefore still load with
 ``weights_only=True``.
 """
+import inspect
 import pickle
+import types
 from typing import Callable, List, Optional
 
 import numpy as np
@@ -21,9 +23,13 @@ from mmengine.runner import CheckpointLoader
 from mmengine.runner.checkpoint import load_from_http, load_from_local
 
 try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct, scalar
+    from numpy._core import multiarray
 except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct, scalar
+    from numpy.core import multiarray
+
+# Statistics methods HistoryBuffer registers for itself (others may be added
+# with ``HistoryBuffer.register_statistics``).
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 def _numpy_dtype_classes() -> List[type]:
@@ -38,9 +44,9 @@ def history_buffer_method(owner: type, name: str) -> Callable:
 
     A pickled ``HistoryBuffer`` stores its statistics methods (``min``,
     ``mean``...) as ``getattr(HistoryBuffer, name)``. Allowing the real
-    ``getattr`` would let a crafted file reach arbitrary attributes, so
-    the unpickler gets this function instead: it resolves public callables
-    of ``HistoryBuffer`` and refuses everything else.
+    ``getattr`` would let a crafted file reach arbitrary attributes, so the
+    unpickler gets this function instead: it resolves HistoryBuffer's
+    registered statistics methods and refuses everything else.
 
     Args:
         owner (type): The object the pickle asks an attribute of.
@@ -49,18 +55,25 @@ def history_buffer_method(owner: type, name: str) -> Callable:
     Returns:
         Callable: ``HistoryBuffer.<name>``.
     """
-    method = getattr(HistoryBuffer, name, None) \
-        if owner is HistoryBuffer and not name.startswith('_') else None
-    if not callable(method):
-        raise pickle.UnpicklingError(
-            f'checkpoint asks for attribute {name!r} of {owner!r}; only '
-            'public methods of mmengine HistoryBuffer may be loaded')
-    return method
+    allowed = set(HISTORY_BUFFER_STATISTICS)
+    allowed.update(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and isinstance(name, str) and name in allowed \
+            and isinstance(inspect.getattr_static(owner, name, None),
+                           types.FunctionType):
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for attribute {name!r} of {owner!r}; only '
+        'the statistics methods of mmengine HistoryBuffer may be loaded')
 
 
+# numpy's reconstruction functions are listed under their numpy >= 2 and
+# numpy 1.x module paths, so checkpoints written with either load.
 MMENGINE_CHECKPOINT_SAFE_GLOBALS: List = [
-    HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype,
-    *_numpy_dtype_classes(), (history_buffer_method, 'builtins.getattr'),
+    HistoryBuffer, np.ndarray, np.dtype, *_numpy_dtype_classes(),
+    *[(getattr(multiarray, name), f'{module}.multiarray.{name}')
+      for name in ('_reconstruct', 'scalar')
+      for module in ('numpy._core', 'numpy.core')],
+    (history_buffer_method, 'builtins.getattr'),
     (history_buffer_method, '__builtin__.getattr')
 ]
 

@@ -32,8 +32,8 @@ def test_topk_similarity_hand_computed_and_clamped_k():
     gallery = torch.tensor([[0.6, 0.8], [1., 0.], [-1., -0.1]])
     values, indices = topk_similarity(query, gallery, k=10)  # k -> 3
     assert torch.equal(indices, torch.tensor([[1, 0, 2], [0, 1, 2]]))
-    torch.testing.assert_close(
-        values, torch.tensor([[1., 0.6, -1.], [0.8, 0., -0.1]]))
+    torch.testing.assert_close(values,
+                               torch.tensor([[1., 0.6, -1.], [0.8, 0., -0.1]]))
 
 
 def test_topk_similarity_self_inclusion_and_exclusion():

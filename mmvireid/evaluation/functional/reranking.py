@@ -52,10 +52,10 @@ def _jaccard_overlap(weights: np.ndarray, num_query: int) -> np.ndarray:
     entry_pairs = col_count[q_k]
     row_pairs = np.bincount(q_rows, weights=entry_pairs, minlength=num_query)
     row_entry_start = np.searchsorted(q_rows, np.arange(num_query + 1))
-    row_bounds = np.unique(np.concatenate([
-        [0], np.searchsorted(np.cumsum(row_pairs),
-                             np.arange(1, row_pairs.sum() // _MAX_PAIRS + 1) *
-                             _MAX_PAIRS), [num_query]]))
+    # split the query rows into blocks of about _MAX_PAIRS pairs each
+    block_ends = _MAX_PAIRS * np.arange(1, row_pairs.sum() // _MAX_PAIRS + 1)
+    cuts = np.searchsorted(np.cumsum(row_pairs), block_ends)
+    row_bounds = np.unique(np.concatenate([[0], cuts, [num_query]]))
     overlap = np.zeros((num_query, num), dtype=np.float32)
     for row_lo, row_hi in zip(row_bounds[:-1], row_bounds[1:]):
         entries = np.arange(row_entry_start[row_lo], row_entry_start[row_hi])
@@ -78,11 +78,11 @@ def _rerank_original_dist(original_dist: np.ndarray, num_query: int, k1: int,
     original_dist = np.ascontiguousarray(
         (original_dist / np.max(original_dist, axis=0)).T, dtype=np.float32)
     num_ranked = min(max(k1 + 1, k2), num)
-    part = np.argpartition(original_dist, num_ranked - 1,
-                           axis=1)[:, :num_ranked]
+    part = np.argpartition(
+        original_dist, num_ranked - 1, axis=1)[:, :num_ranked]
     part.sort(axis=1)  # ties inside the partition resolved by index
-    order = np.argsort(np.take_along_axis(original_dist, part, axis=1),
-                       axis=1, kind='stable')
+    order = np.argsort(
+        np.take_along_axis(original_dist, part, axis=1), axis=1, kind='stable')
     initial_rank = np.take_along_axis(part, order, axis=1)
 
     reciprocal, candidates = _reciprocal_lists(initial_rank[:, :k1 + 1], num)

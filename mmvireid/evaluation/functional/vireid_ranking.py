@@ -46,9 +46,12 @@ def _rank_queries(distmat: np.ndarray,
     _, g_codes = np.unique(g_pids, return_inverse=True)
     g_codes = g_codes.reshape(-1).astype(np.int64)
     num_codes = int(g_codes.max()) + 1 if num_g else 0
-    stats = {name: np.zeros(num_q, dtype=dtype) for name, dtype in (
-        ('valid', bool), ('first_hit', np.int64), ('dedup_hit', np.int64),
-        ('list_len', np.int64), ('ap', np.float64), ('inp', np.float64))}
+    stats = {
+        name: np.zeros(num_q, dtype=dtype)
+        for name, dtype in (('valid', bool), ('first_hit', np.int64),
+                            ('dedup_hit', np.int64), ('list_len', np.int64),
+                            ('ap', np.float64), ('inp', np.float64))
+    }
     if num_g == 0:
         return stats
     chunk = max(1, _MAX_CHUNK_ELEMENTS // max(num_g, 1))
@@ -57,7 +60,8 @@ def _rank_queries(distmat: np.ndarray,
         # stable sort: equal distances keep gallery-index order
         order = torch.argsort(
             torch.from_numpy(np.ascontiguousarray(distmat[rows])),
-            dim=1, stable=True).numpy()
+            dim=1,
+            stable=True).numpy()
         if q_camids is None:
             keep = np.ones(order.shape, dtype=bool)
         else:
@@ -67,8 +71,8 @@ def _rank_queries(distmat: np.ndarray,
         num_rel = hits.sum(axis=1)
         valid = num_rel > 0
         hit_count = np.cumsum(hits, axis=1)
-        precision = np.divide(hit_count, kept_rank,
-                              out=np.zeros(hits.shape), where=hits)
+        precision = np.divide(
+            hit_count, kept_rank, out=np.zeros(hits.shape), where=hits)
         ap = precision.sum(axis=1) / np.maximum(num_rel, 1)
         first_pos = np.argmax(hits, axis=1)  # 0-based column of 1st hit
         last_rank = np.where(hits, kept_rank, 0).max(axis=1)
@@ -83,9 +87,9 @@ def _rank_queries(distmat: np.ndarray,
             codes = torch.from_numpy(g_codes[order])
             positions = torch.from_numpy(
                 np.where(keep, np.arange(num_g), num_g)).long()
-            first = torch.full((len(rows), num_codes), num_g,
-                               dtype=torch.long).scatter_reduce_(
-                                   1, codes, positions, 'amin')
+            first = torch.full(
+                (len(rows), num_codes), num_g,
+                dtype=torch.long).scatter_reduce_(1, codes, positions, 'amin')
             is_first = (torch.gather(first, 1, codes) == positions).numpy()
             distinct = np.cumsum(is_first & keep, axis=1)
             stats['dedup_hit'][rows] = distinct[np.arange(len(rows)),
@@ -159,8 +163,13 @@ def eval_sysu(distmat: ArrayLike,
                          f'{cmc_mode!r}')
     distmat, q_pids, g_pids, q_camids, g_camids = map(
         _to_numpy, (distmat, q_pids, g_pids, q_camids, g_camids))
-    _check_inputs(distmat, max_rank, q_pids=q_pids, g_pids=g_pids,
-                  q_camids=q_camids, g_camids=g_camids)
+    _check_inputs(
+        distmat,
+        max_rank,
+        q_pids=q_pids,
+        g_pids=g_pids,
+        q_camids=q_camids,
+        g_camids=g_camids)
     dedup = cmc_mode == 'dedup'
     stats = _rank_queries(distmat, q_pids, g_pids, q_camids, g_camids, dedup)
     hit_key = 'dedup_hit' if dedup else 'first_hit'

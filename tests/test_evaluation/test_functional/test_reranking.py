@@ -5,13 +5,18 @@ import torch
 from mmvireid.evaluation.functional import k_reciprocal_rerank, re_ranking
 
 
-def _reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6,
+def _reference_re_ranking(q_g_dist,
+                          q_q_dist,
+                          g_g_dist,
+                          k1=20,
+                          k2=6,
                           lambda_value=0.3):
     """Literal port of the authors' ``re_ranking`` (person-re-ranking)."""
-    original_dist = np.concatenate(
-        [np.concatenate([q_q_dist, q_g_dist], axis=1),
-         np.concatenate([q_g_dist.T, g_g_dist], axis=1)],
-        axis=0)
+    original_dist = np.concatenate([
+        np.concatenate([q_q_dist, q_g_dist], axis=1),
+        np.concatenate([q_g_dist.T, g_g_dist], axis=1)
+    ],
+                                   axis=0)
     original_dist = np.power(original_dist, 2).astype(np.float32)
     original_dist = np.transpose(1. * original_dist /
                                  np.max(original_dist, axis=0))
@@ -36,16 +41,18 @@ def _reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6,
                 candidate_backward_k_neigh_index == candidate)[0]
             candidate_k_reciprocal_index = candidate_forward_k_neigh_index[
                 fi_candidate]
-            if len(np.intersect1d(candidate_k_reciprocal_index,
-                                  k_reciprocal_index)) > 2. / 3 * len(
-                                      candidate_k_reciprocal_index):
+            if len(
+                    np.intersect1d(candidate_k_reciprocal_index,
+                                   k_reciprocal_index)
+            ) > 2. / 3 * len(candidate_k_reciprocal_index):
                 k_reciprocal_expansion_index = np.append(
-                    k_reciprocal_expansion_index,
-                    candidate_k_reciprocal_index)
+                    k_reciprocal_expansion_index, candidate_k_reciprocal_index)
         k_reciprocal_expansion_index = np.unique(k_reciprocal_expansion_index)
         weight = np.exp(-original_dist[i, k_reciprocal_expansion_index])
         V[i, k_reciprocal_expansion_index] = 1. * weight / np.sum(weight)
-    original_dist = original_dist[:query_num, ]
+    original_dist = original_dist[
+        :query_num,
+    ]
     if k2 != 1:
         V_qe = np.zeros_like(V, dtype=np.float32)
         for i in range(all_num):
@@ -69,8 +76,9 @@ def _reference_re_ranking(q_g_dist, q_q_dist, g_g_dist, k1=20, k2=6,
 
 
 def _euclidean(x, y):
-    return np.sqrt(np.maximum(
-        (x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T, 0))
+    return np.sqrt(
+        np.maximum((x**2).sum(1)[:, None] + (y**2).sum(1)[None] - 2 * x @ y.T,
+                   0))
 
 
 @pytest.mark.parametrize('k1,k2,lam', [(20, 6, 0.3), (5, 3, 0.5), (6, 1, 0.),
@@ -119,8 +127,8 @@ def test_reciprocal_true_match_moves_up():
     query = np.array([[1., 0.]])
     raw = 2 - 2 * query @ gallery.T
     assert [names[i] for i in np.argsort(raw[0])][:4] == ['d', 'p1', 'n1', 't']
-    reranked = k_reciprocal_rerank(query, gallery, k1=4, k2=1,
-                                   lambda_value=0.3)
+    reranked = k_reciprocal_rerank(
+        query, gallery, k1=4, k2=1, lambda_value=0.3)
     order = [names[i] for i in np.argsort(reranked[0])]
     assert order[:4] == ['p1', 't', 'p2', 'd']
     # non-reciprocal items share no k-reciprocal neighbour with the query:

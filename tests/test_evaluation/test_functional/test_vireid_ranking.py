@@ -9,8 +9,14 @@ from mmvireid.evaluation.functional import eval_regdb, eval_sysu
 from mmvireid.evaluation.functional import vireid_ranking
 
 
-def _reference_eval_sysu(distmat, q_pids, g_pids, q_camids, g_camids,
-                         max_rank=20, pad_ragged=False, curve='dedup'):
+def _reference_eval_sysu(distmat,
+                         q_pids,
+                         g_pids,
+                         q_camids,
+                         g_camids,
+                         max_rank=20,
+                         pad_ragged=False,
+                         curve='dedup'):
     """Literal port of AGW/CAJ ``eval_metrics.eval_sysu`` (stable sort).
 
     ``pad_ragged=True`` adds our documented fix: per-query dedup curves of
@@ -122,8 +128,9 @@ def _assert_same(ours, ref):
 def _random_sysu(rng, num_q, num_g, num_ids, ties=False):
     # every camera appears in every identity often enough that all queries
     # keep the same number of distinct identities (the reference's domain)
-    g_pids = np.concatenate([np.arange(num_ids),
-                             rng.integers(0, num_ids, num_g - num_ids)])
+    g_pids = np.concatenate(
+        [np.arange(num_ids),
+         rng.integers(0, num_ids, num_g - num_ids)])
     g_camids = rng.choice([1, 2, 4, 5], size=num_g)
     q_pids = rng.integers(0, num_ids + 3, num_q)  # some invalid queries
     q_camids = rng.choice([3, 6], size=num_q)
@@ -141,8 +148,9 @@ def test_eval_sysu_matches_reference_on_random_inputs(seed):
     num_g = int(rng.integers(num_ids * 8, num_ids * 12))
     args = _random_sysu(rng, 40, num_g, num_ids, ties=seed % 3 == 0)
     for max_rank in (1, 5, 20):
-        _assert_same(eval_sysu(*args, max_rank=max_rank),
-                     _reference_eval_sysu(*args, max_rank=max_rank))
+        _assert_same(
+            eval_sysu(*args, max_rank=max_rank),
+            _reference_eval_sysu(*args, max_rank=max_rank))
 
 
 @pytest.mark.parametrize('seed', range(8))
@@ -175,16 +183,17 @@ def test_eval_regdb_matches_reference_on_random_inputs(seed):
     else:
         distmat = rng.standard_normal((num_q, num_g))
     for max_rank in (1, 3, 20):
-        _assert_same(eval_regdb(distmat, q_pids, g_pids, max_rank),
-                     _reference_eval_regdb(distmat, q_pids, g_pids, max_rank))
+        _assert_same(
+            eval_regdb(distmat, q_pids, g_pids, max_rank),
+            _reference_eval_regdb(distmat, q_pids, g_pids, max_rank))
 
 
 def test_eval_sysu_ordinary_mode_matches_regdb_without_cam3_queries():
     rng = np.random.default_rng(7)
     distmat, q_pids, g_pids, _, g_camids = _random_sysu(rng, 30, 60, 8)
     q_camids = np.full(30, 6)
-    cmc, mAP, mINP = eval_sysu(distmat, q_pids, g_pids, q_camids, g_camids,
-                               cmc_mode='ordinary')
+    cmc, mAP, mINP = eval_sysu(
+        distmat, q_pids, g_pids, q_camids, g_camids, cmc_mode='ordinary')
     _assert_same((cmc, mAP, mINP),
                  _reference_eval_regdb(distmat, q_pids, g_pids))
 
@@ -195,13 +204,13 @@ def test_camera_rule_cam3_drops_all_cam2_and_cam6_drops_nothing():
     distmat = np.array([[0.1, 0.2, 0.3]])
     q_pids = np.array([1])
     # cam-3 query: the ranked list [5, 1, 1] becomes [1] -> rank 1, AP 1
-    cmc, mAP, mINP = eval_sysu(distmat, q_pids, g_pids, np.array([3]),
-                               g_camids, max_rank=3)
+    cmc, mAP, mINP = eval_sysu(
+        distmat, q_pids, g_pids, np.array([3]), g_camids, max_rank=3)
     np.testing.assert_array_equal(cmc, [1.])  # one kept identity
     assert mAP == 1.0 and mINP == 1.0
     # cam-6 query keeps everything: list [5, 1, 1]; hits at ranks 2 and 3
-    cmc, mAP, mINP = eval_sysu(distmat, q_pids, g_pids, np.array([6]),
-                               g_camids, max_rank=3)
+    cmc, mAP, mINP = eval_sysu(
+        distmat, q_pids, g_pids, np.array([6]), g_camids, max_rank=3)
     np.testing.assert_array_equal(cmc, [0., 1.])  # dedup list [5, 1]
     assert mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
     assert mINP == pytest.approx(2 / 3)
@@ -209,8 +218,7 @@ def test_camera_rule_cam3_drops_all_cam2_and_cam6_drops_nothing():
 
 def test_invalid_query_is_skipped():
     rng = np.random.default_rng(3)
-    distmat, q_pids, g_pids, q_camids, g_camids = _random_sysu(
-        rng, 10, 50, 5)
+    distmat, q_pids, g_pids, q_camids, g_camids = _random_sysu(rng, 10, 50, 5)
     q_pids[:] = rng.integers(0, 5, 10)
     with_invalid = eval_sysu(
         np.vstack([distmat, rng.random((1, 50))]), np.append(q_pids, 99),
@@ -226,11 +234,17 @@ def test_no_valid_query_and_bad_shapes_raise():
     with pytest.raises(ValueError, match=r'g_pids has shape \(2,\)'):
         eval_regdb(np.zeros((2, 3)), np.array([1, 2]), np.array([1, 2]))
     with pytest.raises(ValueError, match='q_camids'):
-        eval_sysu(np.zeros((2, 3)), np.array([1, 2]), np.array([1, 2, 3]),
-                  np.array([3]), np.array([1, 1, 1]))
+        eval_sysu(
+            np.zeros((2, 3)), np.array([1, 2]), np.array([1, 2, 3]),
+            np.array([3]), np.array([1, 1, 1]))
     with pytest.raises(ValueError, match='cmc_mode'):
-        eval_sysu(np.zeros((1, 1)), np.array([1]), np.array([1]),
-                  np.array([3]), np.array([1]), cmc_mode='unique')
+        eval_sysu(
+            np.zeros((1, 1)),
+            np.array([1]),
+            np.array([1]),
+            np.array([3]),
+            np.array([1]),
+            cmc_mode='unique')
 
 
 def test_dedup_cmc_differs_from_ordinary_and_ap_inp_values():
@@ -263,8 +277,10 @@ def test_short_gallery_with_unequal_dedup_lengths_is_padded():
     # identities 1, 2 in cam 1, identity 3 only in cam 2
     g_pids = np.array([3, 2, 1])
     g_camids = np.array([2, 1, 1])
-    distmat = np.array([[0., 1., 2.],    # cam-3 query, id 1: list [2, 1]
-                        [0., 1., 2.]])   # cam-6 query, id 1: list [3, 2, 1]
+    distmat = np.array([
+        [0., 1., 2.],  # cam-3 query, id 1: list [2, 1]
+        [0., 1., 2.]
+    ])  # cam-6 query, id 1: list [3, 2, 1]
     q_pids = np.array([1, 1])
     q_camids = np.array([3, 6])
     with pytest.raises(ValueError):  # the reference cannot stack the curves
@@ -281,8 +297,8 @@ def test_short_gallery_with_unequal_dedup_lengths_is_padded():
 
 def test_regdb_has_no_camera_rule():
     # same ranked list as the cam-3 case above; RegDB keeps the cam-2 item
-    cmc, mAP, _ = eval_regdb(np.array([[0., 1., 2.]]), np.array([1]),
-                             np.array([3, 2, 1]))
+    cmc, mAP, _ = eval_regdb(
+        np.array([[0., 1., 2.]]), np.array([1]), np.array([3, 2, 1]))
     np.testing.assert_array_equal(cmc, [0., 0., 1.])
     assert mAP == pytest.approx(1 / 3)
 
@@ -294,8 +310,9 @@ def test_torch_inputs_and_query_chunking(monkeypatch):
     # 1000 elements per chunk -> 3 queries per chunk, last chunk partial
     monkeypatch.setattr(vireid_ranking, '_MAX_CHUNK_ELEMENTS', 1000)
     _assert_same(eval_sysu(*map(torch.from_numpy, args)), expected)
-    _assert_same(eval_regdb(*map(torch.from_numpy, args[:3])),
-                 _reference_eval_regdb(*args[:3]))
+    _assert_same(
+        eval_regdb(*map(torch.from_numpy, args[:3])),
+        _reference_eval_regdb(*args[:3]))
 
 
 def test_sysu_scale_speed():
