@@ -1,0 +1,27 @@
+import importlib.util
+import os.path as osp
+
+from data_trees import make_regdb_tree
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+spec = importlib.util.spec_from_file_location(
+    'check_dataset',
+    osp.join(ROOT, 'tools', 'dataset_converters', 'check_dataset.py'))
+tool = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tool)
+
+
+def test_sysu_counts_reported(sysu_root, capsys):
+    assert tool.main(['sysu', sysu_root]) == 1
+    out = capsys.readouterr().out
+    assert 'train ids / visible / infrared' in out
+    assert '4 / 48 / 24' in out and '395 / 22258 / 11909' in out
+    assert 'MISMATCH' in out and 'prepared wrongly' in out
+
+
+def test_regdb_counts_reported(tmp_path, capsys):
+    root = make_regdb_tree(str(tmp_path / 'RegDB'), trials=range(1, 11))
+    assert tool.main(['regdb', root]) == 1
+    out = capsys.readouterr().out
+    assert 'trial 10 test ids / visible / thermal' in out
+    assert '2 / 4 / 4' in out
