@@ -4,6 +4,7 @@ from .synthvi import SynthVI
 from .sysu_mm01 import SYSUMM01
 from .sysu_splits import (process_gallery_sysu, process_query_sysu,
                           process_train_sysu)
+from .samplers import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
