@@ -1,1 +1,2 @@
+from .data_preprocessors import *  # noqa: F401,F403
 from .reiders import *  # noqa: F401,F403

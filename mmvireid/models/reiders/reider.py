@@ -26,8 +26,9 @@ class ReIDer(BaseModel):
             without one, feature maps are global-average pooled.
         head (dict, optional): Training head, ``head.loss(feats,
             data_samples) -> dict``. Required for training only.
-        data_preprocessor (dict, optional): Defaults to MMEngine's
-            ``ImgDataPreprocessor`` with ImageNet mean/std and BGR→RGB.
+        data_preprocessor (dict, optional): Defaults to
+            :class:`~mmvireid.models.VIReIDDataPreprocessor` with ImageNet
+            mean/std and BGR→RGB.
         test_cfg (dict, optional): ``flip`` (bool) for flip averaging.
         init_cfg (dict, optional): Initialisation config.
     """
@@ -41,7 +42,7 @@ class ReIDer(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(
-                type='ImgDataPreprocessor',
+                type='VIReIDDataPreprocessor',
                 mean=[123.675, 116.28, 103.53],
                 std=[58.395, 57.12, 57.375],
                 bgr_to_rgb=True)

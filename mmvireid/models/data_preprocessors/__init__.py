@@ -1,0 +1,3 @@
+from .vireid_data_preprocessor import VIReIDDataPreprocessor
+
+__all__ = ['VIReIDDataPreprocessor']
