@@ -1,0 +1,81 @@
+"""Feature extraction over a whole dataset, sharded across ranks."""
+from typing import Dict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.dist import (broadcast, broadcast_object_list, collect_results,
+                           get_dist_info)
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
+
+
+@torch.no_grad()
+def extract_features(model: torch.nn.Module,
+                     dataloader,
+                     show_progress: bool = True) -> Dict[str, torch.Tensor]:
+    """Eval-mode features of every sample of ``dataloader.dataset``.
+
+    Each rank runs ``model.test_step`` on its shard (the dataloader should
+    use a non-shuffling ``DefaultSampler``); the results are gathered,
+    ordered by ``sample_idx`` and broadcast, so every rank returns the same
+    tensors. The model's training mode is restored afterwards.
+
+    Args:
+        model (nn.Module): A model (or wrapper) whose ``test_step`` writes
+            ``pred_feature`` into the data samples.
+        dataloader (DataLoader): Over the dataset to extract.
+        show_progress (bool): Progress bar on rank 0.
+
+    Returns:
+        dict: ``features`` (N, D) float32, L2-normalised; ``pids`` (N,) true
+        ids (diagnostics only); ``infrared`` (N,) bool; ``camids`` (N,).
+    """
+    rank, world_size = get_dist_info()
+    size = len(dataloader.dataset)
+    was_training = model.training
+    model.eval()
+    results = []
+    bar = ProgressBar(size) if show_progress and rank == 0 else None
+    for data in dataloader:
+        for sample in model.test_step(data):
+            results.append((int(sample.sample_idx),
+                            sample.pred_feature.float().cpu(), int(sample.pid),
+                            bool(sample.modality == 'infrared'),
+                            int(sample.camid)))
+        if bar is not None:
+            bar.update(len(data['inputs']) * world_size)
+    model.train(was_training)
+    if bar is not None:
+        print()
+    gathered = collect_results(results, size, device='cpu')
+    out = None
+    if rank == 0:
+        gathered.sort(key=lambda r: r[0])
+        indices = [r[0] for r in gathered]
+        if indices != list(range(size)):
+            raise RuntimeError(f'feature extraction covered {len(indices)} '
+                               f'of {size} samples')
+        out = dict(
+            features=F.normalize(torch.stack([r[1] for r in gathered]), dim=1),
+            pids=torch.tensor([r[2] for r in gathered]),
+            infrared=torch.tensor([r[3] for r in gathered]),
+            camids=torch.tensor([r[4] for r in gathered]))
+    if world_size > 1:
+        shapes = [None if out is None else
+                  {k: (tuple(v.shape), v.dtype) for k, v in out.items()}]
+        broadcast_object_list(shapes)
+        if out is None:
+            out = {k: torch.empty(s, dtype=d) for k, (s, d) in shapes[0].items()}
+        for value in out.values():
+            broadcast(value)
+    print_log(f'extracted features of {size} images '
+              f'({int(out["infrared"].sum())} infrared)', logger='current')
+    return out
+
+
+def split_by_modality(infrared: torch.Tensor) -> Dict[str, np.ndarray]:
+    """Dataset indices of the visible and the infrared samples."""
+    infrared = np.asarray(infrared, dtype=bool)
+    return dict(
+        visible=np.flatnonzero(~infrared), infrared=np.flatnonzero(infrared))
