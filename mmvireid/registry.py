@@ -65,7 +65,8 @@ DATA_SAMPLERS = Registry(
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, locations=['mmvireid.datasets'])
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmvireid.models'])
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, locations=['mmvireid.models'])
 MODEL_WRAPPERS = Registry(
     'model wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,

@@ -1,14 +1,13 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
-from mmvireid.utils.launch import prepare_launch
+from mmvireid.utils.launch import load_config, prepare_launch
 
 
 def parse_args() -> argparse.Namespace:
@@ -41,15 +40,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.launcher, args.cfg_options,
+                      args.work_dir)
     cfg.load_from = args.checkpoint
     prepare_launch(cfg, args.threads)
     runner = Runner.from_cfg(cfg)

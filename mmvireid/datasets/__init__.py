@@ -1,14 +1,13 @@
 from .base_vireid_dataset import BaseVIReIDDataset
 from .regdb import RegDB, read_regdb_index
+from .samplers import *  # noqa: F401,F403
 from .synthvi import SynthVI
 from .sysu_mm01 import SYSUMM01
 from .sysu_splits import (process_gallery_sysu, process_query_sysu,
                           process_train_sysu)
-from .samplers import *  # noqa: F401,F403
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
-    'BaseVIReIDDataset', 'SYSUMM01', 'RegDB', 'SynthVI',
-    'process_query_sysu', 'process_gallery_sysu', 'process_train_sysu',
-    'read_regdb_index'
+    'BaseVIReIDDataset', 'SYSUMM01', 'RegDB', 'SynthVI', 'process_query_sysu',
+    'process_gallery_sysu', 'process_train_sysu', 'read_regdb_index'
 ]

@@ -98,7 +98,8 @@ class BaseVIReIDDataset(BaseDataset):
 
     def get_pids(self) -> np.ndarray:
         """True identity of every sample (diagnostics and evaluation)."""
-        return np.array([self.get_data_info(i)['pid'] for i in range(len(self))])
+        return np.array(
+            [self.get_data_info(i)['pid'] for i in range(len(self))])
 
     def get_modalities(self) -> np.ndarray:
         """Modality string of every sample."""

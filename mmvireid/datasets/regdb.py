@@ -102,8 +102,9 @@ class RegDB(BaseVIReIDDataset):
     def _read(self, part: str, modality: str, role: str) -> List[dict]:
         paths, labels = read_regdb_index(self.data_root, part, modality,
                                          self.trial)
-        return self.make_infos(paths, labels, [CAMERA_OF[modality]] *
-                               len(paths), MODALITY_OF[modality], role)
+        return self.make_infos(paths, labels,
+                               [CAMERA_OF[modality]] * len(paths),
+                               MODALITY_OF[modality], role)
 
     def load_split(self) -> dict:
         """Build the data infos of ``self.split``."""
@@ -125,4 +126,5 @@ class RegDB(BaseVIReIDDataset):
         return dict(
             data_list=query + gallery,
             query_indices=range(len(query)),
-            gallery_trials=[range(len(query), len(query) + len(gallery))])
+            gallery_trials=[range(len(query),
+                                  len(query) + len(gallery))])

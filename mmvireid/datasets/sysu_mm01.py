@@ -119,8 +119,8 @@ class SYSUMM01(BaseVIReIDDataset):
         found = (len(set(visible[1]) | set(infrared[1])), len(visible[0]),
                  len(infrared[0]))
         if found != self.expected_counts[:3]:
-            self._warn('the training set has ids / visible / infrared',
-                       found, self.expected_counts[:3])
+            self._warn('the training set has ids / visible / infrared', found,
+                       self.expected_counts[:3])
 
     def _check_query_count(self, query: tuple) -> None:
         if not (self.check_counts and self.expected_counts):

@@ -1,11 +1,12 @@
 """SYSU-MM01 split construction, exactly as the community protocol does it.
 
 The functions mirror ``process_query_sysu`` / ``process_gallery_sysu`` of the
-AGW / CAJ cross-modal baselines (https://github.com/mangye16/Cross-Modal-Re-ID-baseline),
-which every published USL-VI-ReID number uses. See shared protocol notes:
-queries are all infrared images of the test ids (cam3 then cam6), the
-gallery of trial ``t`` draws images of the visible cameras with Python's
-``random`` seeded by ``t``.
+AGW / CAJ cross-modal baselines
+(https://github.com/mangye16/Cross-Modal-Re-ID-baseline), which every
+published USL-VI-ReID number uses (docs/evaluation.md): queries are all
+infrared images of the test ids (cam3 then cam6), the gallery of trial ``t``
+draws images of the visible cameras with Python's ``random`` seeded by
+``t``.
 """
 import os
 import os.path as osp

@@ -39,10 +39,10 @@ def extract_features(model: torch.nn.Module,
     bar = ProgressBar(size) if show_progress and rank == 0 else None
     for data in dataloader:
         for sample in model.test_step(data):
-            results.append((int(sample.sample_idx),
-                            sample.pred_feature.float().cpu(), int(sample.pid),
-                            bool(sample.modality == 'infrared'),
-                            int(sample.camid)))
+            results.append(
+                (int(sample.sample_idx), sample.pred_feature.float().cpu(),
+                 int(sample.pid), bool(sample.modality == 'infrared'),
+                 int(sample.camid)))
         if bar is not None:
             bar.update(len(data['inputs']) * world_size)
     model.train(was_training)
@@ -62,15 +62,24 @@ def extract_features(model: torch.nn.Module,
             infrared=torch.tensor([r[3] for r in gathered]),
             camids=torch.tensor([r[4] for r in gathered]))
     if world_size > 1:
-        shapes = [None if out is None else
-                  {k: (tuple(v.shape), v.dtype) for k, v in out.items()}]
+        shapes = [
+            None if out is None else {
+                k: (tuple(v.shape), v.dtype)
+                for k, v in out.items()
+            }
+        ]
         broadcast_object_list(shapes)
         if out is None:
-            out = {k: torch.empty(s, dtype=d) for k, (s, d) in shapes[0].items()}
+            out = {
+                k: torch.empty(s, dtype=d)
+                for k, (s, d) in shapes[0].items()
+            }
         for value in out.values():
             broadcast(value)
-    print_log(f'extracted features of {size} images '
-              f'({int(out["infrared"].sum())} infrared)', logger='current')
+    print_log(
+        f'extracted features of {size} images '
+        f'({int(out["infrared"].sum())} infrared)',
+        logger='current')
     return out
 
 

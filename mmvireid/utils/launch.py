@@ -1,9 +1,38 @@
-"""Launch-time adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Launch-time set-up shared by ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
+
+
+def load_config(config: str,
+                launcher: str = 'none',
+                cfg_options: Optional[dict] = None,
+                work_dir: Optional[str] = None) -> Config:
+    """Read a config and apply the command-line overrides of the tools.
+
+    Args:
+        config (str): Config file path.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        work_dir (str, optional): ``--work-dir``; defaults to the config's
+            ``work_dir`` or ``./work_dirs/<config name>``.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
 
 
 def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
@@ -24,8 +53,8 @@ def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
             dist_cfg.get('backend', 'nccl') == 'nccl' and \
             not torch.cuda.is_available():
         dist_cfg['backend'] = 'gloo'
-        print_log('CUDA is not available: using the gloo backend',
-                  logger='current')
+        print_log(
+            'CUDA is not available: using the gloo backend', logger='current')
     if threads is not None:
         if threads < 1:
             raise ValueError(f'--threads must be >= 1, got {threads}')

@@ -22,7 +22,8 @@ class ToyModel(BaseModel):
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         x = torch.stack(inputs) if isinstance(inputs, list) else inputs
-        return dict(loss=(self.linear(x) - x.sum(1, keepdim=True)).pow(2).mean())
+        return dict(
+            loss=(self.linear(x) - x.sum(1, keepdim=True)).pow(2).mean())
 
 
 class SimulatedKill(Exception):
@@ -42,11 +43,15 @@ class KillAfterEpoch(Hook):
             raise SimulatedKill(f'killed after epoch {self.epoch}')
 
 
-def make_runner(work_dir, max_epochs=3, resume=False, load_from=None,
+def make_runner(work_dir,
+                max_epochs=3,
+                resume=False,
+                load_from=None,
                 kill_after=None):
     generator = torch.Generator().manual_seed(0)
-    data = [dict(inputs=torch.randn(4, generator=generator))
-            for _ in range(24)]
+    data = [
+        dict(inputs=torch.randn(4, generator=generator)) for _ in range(24)
+    ]
     torch.manual_seed(0)  # same initial weights in every run
     return Runner(
         model=ToyModel(),
@@ -93,7 +98,7 @@ def test_arbitrary_objects_are_still_refused(tmp_path):
     class Payload:
 
         def __reduce__(self):
-            return (os.system, ('echo unsafe',))
+            return (os.system, ('echo unsafe', ))
 
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict={}, meta=Payload()), path)

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from mmvireid.datasets import RegDB, SYSUMM01, process_gallery_sysu
+from mmvireid.datasets import SYSUMM01, RegDB, process_gallery_sysu
 from mmvireid.datasets.sysu_mm01 import OFFICIAL_SYSU_COUNTS
 
 REGDB_OFFICIAL = dict(train=(206, 2060, 2060), test=(206, 2060, 2060))
@@ -19,18 +19,23 @@ def describe(dataset) -> tuple:
     """``(ids, visible images, infrared images)`` of a dataset split."""
     modalities = dataset.get_modalities()
     return (len(set(dataset.get_pids())), int(
-        (modalities == 'visible').sum()), int((modalities == 'infrared').sum()))
+        (modalities == 'visible').sum()), int(
+            (modalities == 'infrared').sum()))
 
 
 def check_sysu(root: str) -> bool:
     train = describe(SYSUMM01(root, split='train', check_counts=False))
     query = SYSUMM01(root, split='query', check_counts=False)
-    rows = [('train ids / visible / infrared', train, OFFICIAL_SYSU_COUNTS[:3]),
+    rows = [('train ids / visible / infrared', train,
+             OFFICIAL_SYSU_COUNTS[:3]),
             ('query images', (len(query), ), OFFICIAL_SYSU_COUNTS[3:])]
     for mode, official in (('all', 301), ('indoor', 112)):
-        sizes = {len(process_gallery_sysu(root, mode, t)[0]) for t in range(10)}
-        rows.append((f'{mode}-search gallery (10 trials)', tuple(sorted(sizes)),
-                     (official, )))
+        sizes = {
+            len(process_gallery_sysu(root, mode, t)[0])
+            for t in range(10)
+        }
+        rows.append((f'{mode}-search gallery (10 trials)',
+                     tuple(sorted(sizes)), (official, )))
     return report(rows)
 
 

@@ -133,7 +133,8 @@ class CrossModalClusterSampler(Sampler):
 
     def _take(self, rng, members: np.ndarray) -> np.ndarray:
         return rng.choice(
-            members, self.num_instances,
+            members,
+            self.num_instances,
             replace=len(members) < self.num_instances)
 
     def _clusters(self, rng, groups: dict, count: int) -> list:
@@ -153,8 +154,10 @@ class CrossModalClusterSampler(Sampler):
         visible, infrared = [], []
         for own, other in (('visible', 'infrared_in_visible'),
                            ('infrared', 'visible_in_infrared')):
-            paired = {c: m for c, m in self.labels[own].items()
-                      if c in self.labels[other]}
+            paired = {
+                c: m
+                for c, m in self.labels[own].items() if c in self.labels[other]
+            }
             if not paired:
                 raise ValueError(
                     f'no {own} cluster has an associated image of the other '

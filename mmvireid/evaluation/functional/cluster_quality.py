@@ -5,7 +5,8 @@ import numpy as np
 from sklearn.metrics import normalized_mutual_info_score
 
 
-def cluster_quality(labels: np.ndarray, true_ids: np.ndarray) -> Dict[str, float]:
+def cluster_quality(labels: np.ndarray,
+                    true_ids: np.ndarray) -> Dict[str, float]:
     """How well clusters match true identities (outliers excluded).
 
     Args:

@@ -59,8 +59,8 @@ class VIReIDMetric(BaseMetric):
         if cmfp_k is not None and cmfp_k < 1:
             raise ValueError(f'cmfp_k must be >= 1 or None, got {cmfp_k}')
         self.cmfp_k = cmfp_k
-        self.rerank = dict(rerank) if isinstance(rerank, dict) else (
-            {} if rerank else None)
+        self.rerank = dict(rerank) if isinstance(
+            rerank, dict) else ({} if rerank else None)
         self.cmc_mode = cmc_mode
         self.max_rank = max_rank
 
@@ -147,8 +147,8 @@ class VIReIDMetric(BaseMetric):
                 np.array([r['camid'] for r in records]))
 
     def _distance(self, q_feat: torch.Tensor, g_feat: torch.Tensor,
-                  variant: Optional[str], query_topk: Optional[tuple]
-                  ) -> np.ndarray:
+                  variant: Optional[str],
+                  query_topk: Optional[tuple]) -> np.ndarray:
         """Distance matrix (smaller is closer) of one variant."""
         if variant == 'rerank':
             return k_reciprocal_rerank(q_feat, g_feat, **self.rerank)

@@ -93,9 +93,11 @@ class ReIDer(BaseModel):
                              'model.head in the config to train it')
         return self.head.loss(self.extract_feat(inputs), data_samples)
 
-    def predict(self, inputs: torch.Tensor,
-                data_samples: Optional[List[VIReIDDataSample]] = None
-                ) -> List[VIReIDDataSample]:
+    def predict(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[VIReIDDataSample]] = None
+    ) -> List[VIReIDDataSample]:
         """Attach the (flip-averaged) retrieval feature to each sample."""
         feats = self.extract_feat(inputs)
         if self.test_cfg['flip']:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from eval_sets import make_eval_set
 
 from mmvireid.evaluation import (VIReIDMetric, cross_modality_propagation,
@@ -32,8 +31,8 @@ def expected_scores(meta, feats, pids, cams, propagate_k=None, regdb=False):
         else:
             cmc, mAP, mINP = eval_sysu(dist_, pids[q], pids[trial], cams[q],
                                        cams[trial])
-        total += [cmc[min(r, len(cmc)) - 1] for r in (1, 5, 10, 20)
-                  ] + [mAP, mINP]
+        total += [cmc[min(r, len(cmc)) - 1]
+                  for r in (1, 5, 10, 20)] + [mAP, mINP]
     return 100 * total / len(meta['gallery_trials'])
 
 
@@ -51,7 +50,8 @@ def test_mean_over_trials_matches_functional_core():
     want = expected_scores(meta, feats, pids, cams)
     keys = ['R1', 'R5', 'R10', 'R20', 'mAP', 'mINP']
     assert set(out) == {f'toy-all/{k}' for k in keys}
-    np.testing.assert_allclose([out[f'toy-all/{k}'] for k in keys], want,
+    np.testing.assert_allclose([out[f'toy-all/{k}'] for k in keys],
+                               want,
                                atol=1e-5)
     assert 0 < out['toy-all/mAP'] < 100
 
@@ -68,9 +68,11 @@ def test_cmfp_and_rerank_keys():
     metric = VIReIDMetric(cmfp_k=5, rerank=dict(k1=6, k2=3), prefix='x')
     out = run_metric(metric, meta, samples)
     want = expected_scores(meta, feats, pids, cams, propagate_k=5)
-    np.testing.assert_allclose(
-        [out[f'x/cmfp-{k}'] for k in ['R1', 'R5', 'R10', 'R20', 'mAP',
-                                       'mINP']], want, atol=1e-4)
+    np.testing.assert_allclose([
+        out[f'x/cmfp-{k}'] for k in ['R1', 'R5', 'R10', 'R20', 'mAP', 'mINP']
+    ],
+                               want,
+                               atol=1e-4)
     assert out['x/cmfp-k'] == 5
     assert {'x/rerank-R1', 'x/rerank-mAP', 'x/R1'} <= set(out)
 
@@ -106,13 +108,18 @@ def test_two_process_gloo_equals_one_process(tmp_path):
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.dirname(WORKER)))] +
-        os.environ.get('PYTHONPATH', '').split(os.pathsep)))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(os.path.dirname(WORKER)))] +
+            os.environ.get('PYTHONPATH', '').split(os.pathsep)))
     subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
         f'--master_port={port}', WORKER, out_path
-    ], check=True, env=env, timeout=120)
+    ],
+                   check=True,
+                   env=env,
+                   timeout=120)
     ddp = torch.load(out_path)
     meta, samples, *_ = make_eval_set(seed=4)
     single = run_metric(VIReIDMetric(cmfp_k=4), meta, samples)
