@@ -46,6 +46,9 @@ class BaseVIReIDDataset(BaseDataset):
         if split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
         self.split = split
+        # strings passed as `metainfo` would be taken for meta files by
+        # BaseDataset; descriptive entries are added in load_data_list
+        self._extra_metainfo = dict(kwargs.pop('metainfo', None) or {})
         if test_mode is None:
             test_mode = split != 'train'
         super().__init__(
@@ -75,7 +78,7 @@ class BaseVIReIDDataset(BaseDataset):
             if info['modality'] not in MODALITIES:
                 raise ValueError(f'bad modality {info["modality"]!r} for '
                                  f'{info["img_path"]}')
-        self._metainfo.update(split=self.split)
+        self._metainfo.update(self._extra_metainfo, split=self.split)
         if 'query_indices' in split:
             self._metainfo.update(
                 query_indices=list(split['query_indices']),

@@ -1,0 +1,194 @@
+"""Per-epoch pseudo-labelling by k-reciprocal Jaccard distance + DBSCAN."""
+from typing import Dict, Optional, Union
+
+import numpy as np
+import torch
+from mmengine.dist import broadcast_object_list, get_dist_info
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from mmvireid.evaluation.functional import cluster_quality
+from mmvireid.models.utils import cluster_dbscan
+from mmvireid.registry import HOOKS
+from ..feature_extraction import extract_features, split_by_modality
+
+MODALITIES = ('visible', 'infrared')
+
+
+@HOOKS.register_module()
+class ClusteringHook(Hook):
+    """Cluster the training set per modality at the start of epochs.
+
+    At each scheduled epoch the hook extracts eval-mode features of every
+    training image (sharded across ranks, gathered), clusters each modality
+    on rank 0 with the k-reciprocal Jaccard distance and DBSCAN
+    (Cluster-Contrast, https://arxiv.org/abs/2103.11568), broadcasts the
+    labels and hands them on:
+
+    - to the model's ``update_clusters(result)`` if it defines one (memories
+      are re-initialised from the centroids there);
+    - to the train sampler's ``set_labels`` (intra-modality batches);
+    - to later hooks through :attr:`result` (e.g. ``AssociationHook``).
+
+    Labels live in separate spaces per modality (visible 0..Kv-1, infrared
+    0..Kr-1), ``-1`` marks outliers; the dataset never shrinks, so the
+    epoch length stays fixed. The hook logs cluster and outlier counts and,
+    as the training set keeps true ids for diagnostics, purity and NMI. Its
+    labels (not the features) are saved in checkpoints and re-applied when a
+    run resumes at an epoch that does not re-cluster.
+
+    Args:
+        extract_dataloader (dict): Dataloader config over the training set
+            with a test-time pipeline (same dataset, same sample order).
+        eps (float | dict): DBSCAN radius, or ``dict(visible=, infrared=)``.
+        min_samples (int): DBSCAN ``min_samples``. Defaults to 4.
+        k1 (int): k-reciprocal neighbourhood size. Defaults to 30.
+        k2 (int): Query-expansion size. Defaults to 6.
+        interval (int): Cluster every ``interval`` epochs. Defaults to 1.
+        centre_features (bool): Subtract each modality's mean feature before
+            clustering (helps near-collinear features of untrained models).
+        show_progress (bool): Progress bar during extraction.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def __init__(self,
+                 extract_dataloader: dict,
+                 eps: Union[float, Dict[str, float]] = 0.6,
+                 min_samples: int = 4,
+                 k1: int = 30,
+                 k2: int = 6,
+                 interval: int = 1,
+                 centre_features: bool = False,
+                 show_progress: bool = True) -> None:
+        self.extract_dataloader_cfg = extract_dataloader
+        self.eps = eps if isinstance(eps, dict) else dict(
+            visible=eps, infrared=eps)
+        if set(self.eps) != set(MODALITIES):
+            raise ValueError(f'eps must give {MODALITIES}, got {eps!r}')
+        self.min_samples = min_samples
+        self.k1 = k1
+        self.k2 = k2
+        self.interval = interval
+        self.centre_features = centre_features
+        self.show_progress = show_progress
+        self.result: Optional[dict] = None
+        self._restored: Optional[dict] = None
+
+    def before_train(self, runner: Runner) -> None:
+        """Build the extraction dataloader and check it matches training."""
+        self.dataloader = runner.build_dataloader(
+            self.extract_dataloader_cfg, seed=runner.seed)
+        train_size = len(runner.train_dataloader.dataset)
+        if len(self.dataloader.dataset) != train_size:
+            raise ValueError(
+                f'ClusteringHook: extract_dataloader has '
+                f'{len(self.dataloader.dataset)} samples but the training set '
+                f'has {train_size}; both must be the same dataset')
+
+    def before_train_epoch(self, runner: Runner) -> None:
+        """Cluster (on scheduled epochs) and apply the labels."""
+        if runner.epoch % self.interval == 0:
+            self.result = self.cluster(runner)
+        elif self.result is None and self._restored is not None:
+            self.result = self._restored
+        elif self.result is None:
+            self.result = self.cluster(runner)
+        self._restored = None
+        self.apply(runner, self.result)
+
+    def cluster(self, runner: Runner) -> dict:
+        """Extract features and cluster each modality.
+
+        Returns:
+            dict: ``labels`` (N,) int64, ``infrared`` (N,) bool, ``features``
+            (N, D) normalised, ``pids`` (N,) true ids, ``num_clusters`` per
+            modality.
+        """
+        out = extract_features(runner.model, self.dataloader,
+                               self.show_progress)
+        labels = np.full(len(out['pids']), -1, dtype=np.int64)
+        rank, _ = get_dist_info()
+        split = split_by_modality(out['infrared'])
+        if rank == 0:
+            for modality in MODALITIES:
+                index = split[modality]
+                if not len(index):
+                    continue
+                feats = out['features'][index]
+                if self.centre_features:
+                    feats = torch.nn.functional.normalize(
+                        feats - feats.mean(0, keepdim=True), dim=1)
+                labels[index] = cluster_dbscan(
+                    feats,
+                    eps=self.eps[modality],
+                    min_samples=self.min_samples,
+                    k1=self.k1,
+                    k2=self.k2)
+        shared = [labels]
+        broadcast_object_list(shared)
+        labels = shared[0]
+        result = dict(
+            labels=labels,
+            infrared=out['infrared'].numpy(),
+            features=out['features'],
+            pids=out['pids'].numpy(),
+            epoch=runner.epoch)
+        self._log(runner, result, split)
+        return result
+
+    def _log(self, runner: Runner, result: dict, split: dict) -> None:
+        parts = []
+        for modality in MODALITIES:
+            index = split[modality]
+            stats = cluster_quality(result['labels'][index],
+                                    result['pids'][index])
+            result[f'num_clusters_{modality}'] = stats['num_clusters']
+            for key in ('num_clusters', 'num_outliers', 'purity', 'nmi'):
+                runner.message_hub.update_scalar(
+                    f'clustering/{modality}_{key}', stats[key])
+            parts.append(
+                f'{modality}: {stats["num_clusters"]} clusters, '
+                f'{stats["num_outliers"]} outliers of {len(index)}, purity '
+                f'{stats["purity"]:.3f}, NMI {stats["nmi"]:.3f} '
+                f'({stats["num_ids"]} true ids)')
+        runner.logger.info(f'epoch {runner.epoch + 1} clustering: ' +
+                           '; '.join(parts))
+        for modality in MODALITIES:
+            if result[f'num_clusters_{modality}'] == 0:
+                runner.logger.warning(
+                    f'no {modality} cluster found (every image is an '
+                    f'outlier at eps={self.eps[modality]}, min_samples='
+                    f'{self.min_samples}): its loss terms are skipped')
+
+    def apply(self, runner: Runner, result: dict) -> None:
+        """Give the labels to the model and the sampler."""
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        if hasattr(model, 'update_clusters'):
+            model.update_clusters(result)
+        sampler = getattr(runner.train_dataloader, 'sampler', None)
+        if hasattr(sampler, 'set_labels') and getattr(sampler, 'mode',
+                                                      'intra') == 'intra':
+            sampler.set_labels(result['infrared'], result['labels'])
+
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        """Keep the current labels so a resumed run can re-apply them."""
+        if self.result is not None:
+            checkpoint['clustering'] = dict(
+                labels=torch.from_numpy(self.result['labels']),
+                infrared=torch.from_numpy(self.result['infrared']),
+                pids=torch.from_numpy(self.result['pids']),
+                epoch=int(self.result['epoch']))
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        """Restore the labels of the checkpoint (used if not re-clustering)."""
+        saved = checkpoint.get('clustering')
+        if saved is not None:
+            self._restored = dict(
+                labels=saved['labels'].numpy(),
+                infrared=saved['infrared'].numpy(),
+                pids=saved['pids'].numpy(),
+                features=None,
+                epoch=saved['epoch'])

@@ -1,0 +1,137 @@
+"""ClusteringHook + AssociationHook + CrossModalClusterSampler in a Runner."""
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+from mmvireid.registry import MODELS
+from mmvireid.utils import register_all_modules
+
+register_all_modules()
+
+
+@MODELS.register_module(force=True)
+class OracleFeatureModel(BaseModel):
+    """Test double: its features are one-hot true ids (a perfect model), so
+    the expected clusters and associations are known exactly."""
+
+    def __init__(self, num_ids=16):
+        super().__init__(data_preprocessor=dict(type='VIReIDDataPreprocessor'))
+        self.linear = nn.Linear(3, 1)
+        self.num_ids = num_ids
+        self.seen = []
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode == 'loss':
+            self.seen.append([s.sample_idx for s in data_samples])
+            return dict(
+                loss=self.linear(inputs.float().mean((2, 3))).pow(2).mean())
+        g = torch.Generator().manual_seed(0)
+        for s in data_samples:
+            feat = torch.zeros(self.num_ids)
+            feat[s.pid] = 1
+            s.set_field(feat + 0.01 * torch.rand(self.num_ids, generator=g),
+                        'pred_feature')
+        return data_samples
+
+    def update_clusters(self, result):
+        self.clusters = result
+
+    def update_associations(self, result):
+        self.associations = result
+
+
+def make_runner(sysu_root, work_dir, mode='paired', max_epochs=2):
+    pipeline = [
+        dict(type='LoadVIReIDImage'),
+        dict(type='mmcv.Resize', scale=(8, 16), keep_ratio=False),
+        dict(type='PackVIReIDInputs')
+    ]
+    dataset = dict(
+        type='SYSUMM01',
+        data_root=sysu_root,
+        split='train',
+        check_counts=False,
+        pipeline=pipeline)
+    return Runner(
+        model=dict(type='OracleFeatureModel'),
+        work_dir=work_dir,
+        train_dataloader=dict(
+            dataset=dataset,
+            sampler=dict(
+                type='CrossModalClusterSampler',
+                num_clusters=2,
+                num_instances=2,
+                iters_per_epoch=3,
+                mode=mode),
+            batch_size=8,
+            collate_fn=dict(type='pseudo_collate')),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        custom_hooks=[
+            dict(
+                type='ClusteringHook',
+                extract_dataloader=dict(
+                    dataset=dataset,
+                    sampler=dict(type='DefaultSampler', shuffle=False),
+                    batch_size=16,
+                    collate_fn=dict(type='pseudo_collate')),
+                eps=0.5,
+                min_samples=2,
+                k1=11,
+                k2=2,
+                show_progress=False),
+            dict(type='AssociationHook', cmfp_k=3)
+        ],
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0),
+        default_scope='mmvireid')
+
+
+def test_hooks_cluster_associate_and_feed_the_sampler(sysu_root, tmp_path):
+    runner = make_runner(sysu_root, str(tmp_path / 'work'))
+    runner.train()
+    model = runner.model
+    clusters, assoc = model.clusters, model.associations
+    dataset = runner.train_dataloader.dataset
+    pids = dataset.get_pids()
+    infrared = dataset.get_modalities() == 'infrared'
+    labels = clusters['labels']
+    # the oracle features give one cluster per identity and modality
+    for mask in (infrared, ~infrared):
+        assert len(set(labels[mask])) == 4 and (labels[mask] >= 0).all()
+        for cluster in set(labels[mask]):
+            assert len(set(pids[mask][labels[mask] == cluster])) == 1
+    # and a perfect association
+    cross = assoc['cross_labels']
+    for own, other in ((infrared, ~infrared), (~infrared, infrared)):
+        for i in np.flatnonzero(own):
+            partners = pids[other][labels[other] == cross[i]]
+            assert set(partners) == {pids[i]}
+    # the paired sampler used those labels: each batch pairs identities
+    assert len(model.seen) == 2 * 3
+    for batch in model.seen:
+        batch = np.array(batch)
+        assert not infrared[batch[:4]].any() and infrared[batch[4:]].all()
+        assert (pids[batch[:4]] == pids[batch[4:]]).all()
+    log = open(runner.logger.log_file).read()
+    assert 'clustering: visible: 4 clusters, 0 outliers of 48' in log
+    assert 'purity 1.000' in log
+    assert 'infrared->visible accuracy 1.000' in log
+    hub = runner.message_hub
+    assert hub.get_scalar('clustering/infrared_num_clusters').current() == 4
+
+
+def test_labels_are_saved_in_checkpoints(sysu_root, tmp_path):
+    runner = make_runner(
+        sysu_root, str(tmp_path / 'work'), mode='intra', max_epochs=1)
+    runner.train()
+    from mmvireid.utils import load_checkpoint_file
+    ckpt = load_checkpoint_file(str(tmp_path / 'work' / 'epoch_1.pth'))
+    saved = ckpt['clustering']
+    assert saved['labels'].shape == (72, ) and saved['epoch'] == 0
+    hook = [h for h in runner.hooks if type(h).__name__ == 'ClusteringHook'][0]
+    hook.result = None
+    hook.after_load_checkpoint(runner, ckpt)
+    assert (hook._restored['labels'] == saved['labels'].numpy()).all()
