@@ -17,9 +17,8 @@ IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 REFERENCE_FILL_RGB = (0.4914, 0.4822, 0.4465)
 #: Raw RGB equivalent of the reference fill: about (152.4, 143.8, 129.2).
-DEFAULT_FILL_RGB = tuple(
-    (mean + fill * std) * 255 for mean, fill, std in zip(
-        IMAGENET_MEAN_RGB, REFERENCE_FILL_RGB, IMAGENET_STD_RGB))
+DEFAULT_FILL_RGB = tuple((mean + fill * std) * 255 for mean, fill, std in zip(
+    IMAGENET_MEAN_RGB, REFERENCE_FILL_RGB, IMAGENET_STD_RGB))
 #: The default fill in BGR order, rounded to uint8: (129, 144, 152).
 DEFAULT_FILL_BGR = tuple(int(round(value)) for value in DEFAULT_FILL_RGB[::-1])
 
