@@ -84,7 +84,8 @@ class AssociationHook(Hook):
 
         Returns:
             dict: ``labels`` (possibly re-assigned intra labels),
-            ``cross_labels``, ``infrared``, ``centroids_visible``,
+            ``cross_labels``, ``infrared``, ``features`` (the clustering's,
+            not propagated), ``centroids_visible``,
             ``centroids_infrared``.
         """
         infrared = np.asarray(clusters['infrared'], dtype=bool)
@@ -120,6 +121,7 @@ class AssociationHook(Hook):
             labels=labels,
             cross_labels=cross,
             infrared=infrared,
+            features=feats,
             centroids_visible=c_v,
             centroids_infrared=c_r)
 

@@ -1,4 +1,5 @@
 """The generic ReID model: backbone, neck, optional training head."""
+import inspect
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -51,12 +52,28 @@ class ReIDer(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head) if head is not None else None
+        self._backbone_takes_modality = 'infrared' in inspect.signature(
+            self.backbone.forward).parameters
         self.test_cfg = dict(flip=True)
         self.test_cfg.update(test_cfg or {})
 
-    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Global feature of each image, shape ``(N, C)``."""
-        feats = self.backbone(inputs)
+    def extract_feat(
+            self,
+            inputs: torch.Tensor,
+            data_samples: Optional[List[VIReIDDataSample]] = None
+    ) -> torch.Tensor:
+        """Global feature of each image, shape ``(N, C)``.
+
+        A backbone whose ``forward`` takes ``infrared`` (a two-stream
+        backbone) receives each image's modality from ``data_samples``.
+        """
+        if self._backbone_takes_modality and data_samples is not None:
+            infrared = torch.tensor(
+                [s.modality == 'infrared' for s in data_samples],
+                device=inputs.device)
+            feats = self.backbone(inputs, infrared=infrared)
+        else:
+            feats = self.backbone(inputs)
         if self.neck is not None:
             feats = self.neck(feats)
         if isinstance(feats, (tuple, list)):
@@ -91,7 +108,18 @@ class ReIDer(BaseModel):
         if self.head is None:
             raise ValueError(f'{type(self).__name__} has no head: set '
                              'model.head in the config to train it')
-        return self.head.loss(self.extract_feat(inputs), data_samples)
+        return self.head.loss(
+            self.extract_feat(inputs, data_samples), data_samples)
+
+    def update_clusters(self, result: dict) -> None:
+        """Pass new pseudo-labels (from ``ClusteringHook``) to the head."""
+        if hasattr(self.head, 'update_clusters'):
+            self.head.update_clusters(result)
+
+    def update_associations(self, result: dict) -> None:
+        """Pass cross-modal labels (from ``AssociationHook``) to the head."""
+        if hasattr(self.head, 'update_associations'):
+            self.head.update_associations(result)
 
     def predict(
         self,
@@ -99,9 +127,10 @@ class ReIDer(BaseModel):
         data_samples: Optional[List[VIReIDDataSample]] = None
     ) -> List[VIReIDDataSample]:
         """Attach the (flip-averaged) retrieval feature to each sample."""
-        feats = self.extract_feat(inputs)
+        feats = self.extract_feat(inputs, data_samples)
         if self.test_cfg['flip']:
-            feats = (feats + self.extract_feat(inputs.flip(3))) / 2
+            feats = (feats +
+                     self.extract_feat(inputs.flip(3), data_samples)) / 2
         if data_samples is None:
             data_samples = [VIReIDDataSample() for _ in range(len(feats))]
         for sample, feat in zip(data_samples, feats):
