@@ -1,2 +1,4 @@
 from .data_preprocessors import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .memories import *  # noqa: F401,F403
 from .reiders import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+from .cluster_memory import ClusterMemory
+
+__all__ = ['ClusterMemory']

@@ -1,0 +1,105 @@
+"""Cluster-level memory bank with momentum-updated prototypes."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmvireid.registry import MODELS
+
+
+@MODELS.register_module()
+class ClusterMemory(BaseModule):
+    """One L2-normalised prototype per cluster (Cluster-Contrast memory).
+
+    Prototypes start at the cluster centroids (:meth:`reset`) and follow
+    the features with the momentum rule of Cluster-Contrast
+    (https://arxiv.org/abs/2103.11568) and SALCR Eq. 7::
+
+        M[y] <- momentum * M[y] + (1 - momentum) * f ;  M[y] <- M[y] / |M[y]|
+
+    so ``momentum`` weights the OLD prototype (μ = 0.1 keeps 10 % of it).
+    Updates are applied one sample at a time in batch order, exactly as the
+    reference's backward pass does (later samples of a cluster see the
+    earlier updates).
+
+    The bank's size changes with the number of clusters; saved states of any
+    size load back.
+
+    Args:
+        feat_dim (int): Feature dimension.
+        temperature (float): τ of the contrastive loss. Defaults to 0.05.
+        momentum (float): μ, weight of the old prototype. Defaults to 0.1.
+    """
+
+    def __init__(self,
+                 feat_dim: int,
+                 temperature: float = 0.05,
+                 momentum: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.feat_dim = feat_dim
+        self.temperature = temperature
+        self.momentum = momentum
+        self.register_buffer('prototypes', torch.zeros(0, feat_dim))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + 'prototypes'
+        if key in state_dict:
+            self.prototypes = torch.empty_like(state_dict[key]).to(
+                self.prototypes.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def num_clusters(self) -> int:
+        """Number of prototypes."""
+        return self.prototypes.size(0)
+
+    @torch.no_grad()
+    def reset(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Prototypes = normalised centroids of clusters 0..K-1.
+
+        Args:
+            features (Tensor): (N, D) features.
+            labels (Tensor): (N,) cluster labels, ``-1`` ignored.
+        """
+        labels = torch.as_tensor(labels, device=features.device)
+        kept = labels >= 0
+        num = int(labels[kept].max()) + 1 if kept.any() else 0
+        sums = features.new_zeros(num, self.feat_dim)
+        sums.index_add_(0, labels[kept], features[kept].to(sums.dtype))
+        self.prototypes = F.normalize(sums, dim=1).to(self.prototypes.device)
+
+    @torch.no_grad()
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Momentum update with (detached) features, in batch order."""
+        features = F.normalize(features.detach(), dim=1).to(self.prototypes)
+        for feat, label in zip(features, labels.tolist()):
+            if 0 <= label < self.num_clusters:
+                proto = self.momentum * self.prototypes[label] + \
+                    (1 - self.momentum) * feat
+                self.prototypes[label] = proto / proto.norm()
+
+    def loss(self, features: torch.Tensor,
+             labels: torch.Tensor) -> torch.Tensor:
+        """Cross entropy of ``f · Mᵀ / τ`` against the cluster labels.
+
+        Rows labelled ``-1`` (outliers, or no association) are ignored; with
+        no valid row the loss is a zero that keeps the graph.
+
+        Args:
+            features (Tensor): (N, D) features (normalised here).
+            labels (Tensor): (N,) cluster labels.
+
+        Returns:
+            Tensor: Scalar loss.
+        """
+        labels = labels.to(features.device)
+        valid = (labels >= 0) & (labels < self.num_clusters)
+        if not valid.any():
+            return features.sum() * 0
+        # a copy: update() changes the bank in place before backward runs
+        prototypes = self.prototypes.clone().to(features.dtype)
+        logits = F.normalize(features[valid], dim=1) @ prototypes.t() / \
+            self.temperature
+        return F.cross_entropy(logits, labels[valid])

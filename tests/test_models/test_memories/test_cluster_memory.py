@@ -1,0 +1,53 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmvireid.registry import MODELS
+from mmvireid.utils import register_all_modules
+
+register_all_modules()
+
+
+def build(**kwargs):
+    return MODELS.build(dict(type='ClusterMemory', feat_dim=2, **kwargs))
+
+
+def test_reset_to_centroids_ignoring_outliers():
+    memory = build()
+    feats = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
+    memory.reset(feats, torch.tensor([0, 1, 0, -1]))
+    torch.testing.assert_close(
+        memory.prototypes,
+        F.normalize(torch.tensor([[2.0, 1.0], [0.0, 1.0]]), dim=1))
+
+
+def test_momentum_weights_the_old_prototype_sequentially():
+    memory = build(momentum=0.1)
+    memory.reset(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    f = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    memory.update(f, torch.tensor([0, 0]))
+    first = F.normalize(torch.tensor([0.1, 0.9]), dim=0)
+    second = F.normalize(0.1 * first + 0.9 * torch.tensor([0.0, 1.0]), dim=0)
+    torch.testing.assert_close(memory.prototypes[0], second)
+
+
+def test_loss_is_cross_entropy_over_valid_rows():
+    memory = build(temperature=0.5)
+    memory.reset(torch.eye(2), torch.tensor([0, 1]))
+    feats = torch.tensor([[3.0, 4.0], [1.0, 0.0]], requires_grad=True)
+    loss = memory.loss(feats, torch.tensor([1, -1]))
+    want = F.cross_entropy(torch.tensor([[0.6, 0.8]]) / 0.5, torch.tensor([1]))
+    assert loss.item() == pytest.approx(want.item())
+    loss.backward()
+    assert feats.grad[1].abs().sum() == 0
+    none = memory.loss(feats, torch.tensor([-1, -1]))
+    assert none.item() == 0 and none.requires_grad
+
+
+def test_state_dict_round_trip_of_any_size():
+    memory = build()
+    memory.reset(torch.randn(10, 2), torch.arange(10) % 3)
+    fresh = build()
+    fresh.load_state_dict(memory.state_dict())
+    assert torch.equal(fresh.prototypes, memory.prototypes)
+    assert fresh.num_clusters == 3
