@@ -3,6 +3,7 @@ import os.path as osp
 from typing import Optional
 
 import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -39,8 +40,10 @@ def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
     """Make a config runnable on the machine at hand.
 
     - Without CUDA, a distributed launch cannot use NCCL: the backend is
-      switched to gloo (said in the log), so ``tools/dist_train.sh CONFIG 2``
-      also runs on CPUs.
+      switched to gloo (said in the log), the process group is initialised
+      here (mmengine's would select a CUDA device) and the model is wrapped
+      in a device-less DistributedDataParallel, so
+      ``tools/dist_train.sh CONFIG 2`` also runs on CPUs.
     - ``threads`` caps torch's intra-op threads per process; on small
       shared machines over-subscription slows training several-fold.
 
@@ -49,12 +52,21 @@ def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
         threads (int, optional): Torch CPU threads per process.
     """
     dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
-    if cfg.get('launcher', 'none') != 'none' and \
-            dist_cfg.get('backend', 'nccl') == 'nccl' and \
-            not torch.cuda.is_available():
+    launcher = cfg.get('launcher', 'none')
+    if launcher != 'none' and not torch.cuda.is_available():
         dist_cfg['backend'] = 'gloo'
         print_log(
             'CUDA is not available: using the gloo backend', logger='current')
+        if launcher == 'pytorch' and not torch_dist.is_initialized():
+            # mmengine's init_dist would select a CUDA device first
+            torch_dist.init_process_group('gloo')
+        # CPU DistributedDataParallel takes no device ids
+        cfg.setdefault(
+            'model_wrapper_cfg',
+            dict(
+                type='MMDistributedDataParallel',
+                device_ids=None,
+                broadcast_buffers=False))
     if threads is not None:
         if threads < 1:
             raise ValueError(f'--threads must be >= 1, got {threads}')
