@@ -89,3 +89,34 @@ def test_two_cpu_processes_get_the_same_pseudo_labels(tmp_path):
     ]
     assert torch.equal(labels[0], labels[1])
     assert (labels[0] >= 0).any()
+
+
+def test_resume_after_interruption_continues_exactly(tmp_path):
+    """Killed after epoch 2 + --resume == uninterrupted, weights and mAP."""
+    data = tmp_path / 'synthvi'
+    train = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--threads', '1'
+    ]
+    full = run(train + ['--work-dir', str(tmp_path / 'full')] +
+               data_options(data))
+    assert full.returncode == 0, (full.stdout + full.stderr)[-3000:]
+    part = tmp_path / 'part'
+    first = run(train + ['--work-dir', str(part)] + data_options(data) +
+                ['train_cfg.max_epochs=2'])
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    resumed = run(
+        train +
+        ['--work-dir',
+         str(part), '--resume',
+         str(part / 'epoch_2.pth')] + data_options(data))
+    log = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, log[-3000:]
+    assert 'resumed epoch: 2' in log
+    want = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_3.pth'))
+    got = load_checkpoint_file(str(part / 'epoch_3.pth'))
+    for key, value in want['state_dict'].items():
+        assert torch.equal(value, got['state_dict'][key]), key
+    mAP = re.findall(r'synthvi-all/mAP: ([0-9.]+)', full.stdout + full.stderr)
+    assert mAP and mAP[-1] == re.findall(r'synthvi-all/mAP: ([0-9.]+)',
+                                         log)[-1]

@@ -84,6 +84,7 @@ custom_hooks = [
         centre_features=True,
         show_progress=False),
     dict(type='AssociationHook', start_epoch=1, cmfp_k=5),
+    dict(type='EpochSeedHook'),
 ]
 optim_wrapper = dict(
     type='OptimWrapper',
