@@ -1,40 +1,22 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT``."""
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
-from mmvireid.utils.launch import load_config, prepare_launch
+from mmvireid.utils.launch import (add_launch_args, load_config,
+                                   parse_launch_args, prepare_launch)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a VI-ReID model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file (path or URL)')
-    parser.add_argument('--work-dir', help='where logs and results go')
     parser.add_argument(
         '--out', help='write the metrics to this JSON/YAML/pickle file')
-    parser.add_argument(
-        '--threads', type=int, help='CPU threads of torch in each process')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. '
-        'test_evaluator.cmfp_k=30')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main() -> None:

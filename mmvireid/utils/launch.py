@@ -1,11 +1,44 @@
 """Launch-time set-up shared by ``tools/train.py`` and ``tools/test.py``."""
+import argparse
+import os
 import os.path as osp
 from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
+
+
+def add_launch_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``tools/train.py`` and ``tools/test.py``:
+    ``--work-dir``, ``--threads``, ``--cfg-options``, ``--launcher`` and
+    ``--local-rank``."""
+    parser.add_argument('--work-dir', help='where logs and results go')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='CPU threads of torch in each process (avoid over-subscription '
+        'on small machines)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. train_cfg.max_epochs=2')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` when a launcher did not."""
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_config(config: str,
