@@ -28,14 +28,21 @@ class LinearTransformationGenerator(BaseTransform):
     and every channel ``c`` inside it is multiplied by its own factor
     ``k_c ~ Beta(0.5, 0.5)``, i.e. each "wavelength band" gets its own
     reflectance ratio in that region. Pixels outside the box are untouched.
-    (The same authors' later RLE, NeurIPS 2024, whose "radical" variant
-    extends this, additionally divides by the box's per-channel maximum;
-    that is not part of this transform.)
+    No code was published for LTG itself. The same authors' later RLE
+    (NeurIPS 2024, https://github.com/stone96123/RLE, ``RadicalRLE`` in
+    ``random_erasing.py``) extends it with the same box sampling and
+    per-channel ``Beta`` factors, but also divides each box by its
+    per-channel maximum and keeps adding boxes (up to 100 attempts) until
+    some accumulated factor falls below ``min_out``. Neither extension is
+    part of this transform: it applies one box, as the LTG paper
+    describes.
 
     Translation to this pipeline: the factors multiply raw intensities of
     the uint8 BGR image before normalisation, which is the linear
     reflectance model of the paper (a multiplication of *normalised* values
     would scale about the dataset mean rather than about zero intensity).
+    RLE's code does the same: it runs after ``ToTensor`` (intensities in
+    [0, 1]) and before ``Normalize``.
     Integer images are rounded to the nearest value and clipped to the
     dtype's range ([0, 255] for uint8; Beta factors lie in [0, 1], so the
     clip is only a guard). Float images are scaled without rounding.

@@ -1,0 +1,3 @@
+from .gem_bnneck import GeMBNNeck
+
+__all__ = ['GeMBNNeck']
