@@ -26,8 +26,13 @@ def clusters():
 
 
 def test_intra_then_cross_terms():
+    torch.manual_seed(0)
     head = MODELS.build(
-        dict(type='DualMemoryContrastHead', feat_dim=4, cross_modal=True))
+        dict(
+            type='DualMemoryContrastHead',
+            feat_dim=4,
+            temperature=1.0,
+            cross_modal=True))
     with pytest.raises(RuntimeError, match='ClusteringHook'):
         head.loss(torch.randn(2, 4), samples([0, 4], [False, True]))
     result = clusters()
@@ -53,6 +58,7 @@ def test_intra_then_cross_terms():
 
 
 def test_labels_and_memories_are_checkpointed():
+    torch.manual_seed(0)
     head = MODELS.build(dict(type='DualMemoryContrastHead', feat_dim=4))
     head.update_clusters(clusters())
     fresh = MODELS.build(dict(type='DualMemoryContrastHead', feat_dim=4))
