@@ -8,6 +8,7 @@ lets MMEngine import the package lazily when a config with
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
@@ -30,7 +31,7 @@ __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
     'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
-    'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS', 'EVALUATORS'
+    'WEIGHT_INITIALIZERS', 'TASK_UTILS', 'METRICS', 'EVALUATORS', 'FUNCTIONS'
 ]
 
 RUNNERS = Registry(
@@ -82,3 +83,5 @@ METRICS = Registry(
     'metric', parent=MMENGINE_METRICS, locations=['mmvireid.evaluation'])
 EVALUATORS = Registry(
     'evaluator', parent=MMENGINE_EVALUATOR, locations=['mmvireid.evaluation'])
+FUNCTIONS = Registry(
+    'function', parent=MMENGINE_FUNCTIONS, locations=['mmvireid.datasets'])

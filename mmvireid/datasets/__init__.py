@@ -1,4 +1,5 @@
 from .base_vireid_dataset import BaseVIReIDDataset
+from .collate import vireid_collate
 from .regdb import RegDB, read_regdb_index
 from .samplers import *  # noqa: F401,F403
 from .synthvi import SynthVI
@@ -9,5 +10,6 @@ from .transforms import *  # noqa: F401,F403
 
 __all__ = [
     'BaseVIReIDDataset', 'SYSUMM01', 'RegDB', 'SynthVI', 'process_query_sysu',
-    'process_gallery_sysu', 'process_train_sysu', 'read_regdb_index'
+    'process_gallery_sysu', 'process_train_sysu', 'read_regdb_index',
+    'vireid_collate'
 ]

@@ -29,7 +29,9 @@ def extract_features(model: torch.nn.Module,
 
     Returns:
         dict: ``features`` (N, D) float32, L2-normalised; ``pids`` (N,) true
-        ids (diagnostics only); ``infrared`` (N,) bool; ``camids`` (N,).
+        ids (diagnostics only); ``infrared`` (N,) bool; ``camids`` (N,);
+        and ``part_features`` (N, P, C), each part L2-normalised, when the
+        model writes ``pred_part_feature``.
     """
     rank, world_size = get_dist_info()
     size = len(dataloader.dataset)
@@ -39,10 +41,12 @@ def extract_features(model: torch.nn.Module,
     bar = ProgressBar(size) if show_progress and rank == 0 else None
     for data in dataloader:
         for sample in model.test_step(data):
+            part = sample.get('pred_part_feature')
             results.append(
                 (int(sample.sample_idx), sample.pred_feature.float().cpu(),
                  int(sample.pid), bool(sample.modality == 'infrared'),
-                 int(sample.camid)))
+                 int(sample.camid),
+                 None if part is None else part.float().cpu()))
         if bar is not None:
             bar.update(len(data['inputs']) * world_size)
     model.train(was_training)
@@ -61,6 +65,9 @@ def extract_features(model: torch.nn.Module,
             pids=torch.tensor([r[2] for r in gathered]),
             infrared=torch.tensor([r[3] for r in gathered]),
             camids=torch.tensor([r[4] for r in gathered]))
+        if gathered[0][5] is not None:
+            out['part_features'] = F.normalize(
+                torch.stack([r[5] for r in gathered]), dim=2)
     if world_size > 1:
         shapes = [
             None if out is None else {

@@ -1,19 +1,46 @@
+import importlib.util
 import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_clustering.py')
 
 
-def test_quick_benchmark_finds_identical_labels():
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_clustering.py'),
-        '--quick'
-    ],
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
-    assert 'labels identical' in proc.stdout
-    assert proc.stdout.count('| True |') == 2
+def load_script():
+    spec = importlib.util.spec_from_file_location('benchmark_clustering',
+                                                  SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_run_gives_identical_labels():
+    out = subprocess.run([sys.executable, SCRIPT, '--quick'],
+                         cwd=ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert 'labels identical' in out.stdout
+    rows = [
+        line for line in out.stdout.splitlines()
+        if line.startswith('| visible') or line.startswith('| infrared')
+    ]
+    assert len(rows) == 2 and all(row.endswith('| True |') for row in rows)
+
+
+def test_same_partition_and_features():
+    bench = load_script()
+    a = np.array([0, 0, 1, -1, 2])
+    assert bench.same_partition(a, np.array([5, 5, 3, -1, 0]))
+    assert not bench.same_partition(a, np.array([5, 5, 5, -1, 0]))
+    assert not bench.same_partition(a, np.array([0, 0, 1, 3, 2]))
+    assert not bench.same_partition(a, np.array([0, 1, 2, -1, 3]))
+    feats = bench.sysu_like_features(50, 5, 16, 1.0, seed=1)
+    assert feats.shape == (50, 16) and feats.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(
+        feats, bench.sysu_like_features(50, 5, 16, 1.0, seed=1))

@@ -1,22 +1,29 @@
 """Time the per-epoch clustering step against the reference formulation.
 
-Generates SYSU-sized synthetic features with identity structure, then for
-each modality times in the same run (each variant in its own freshly
-spawned process, so its peak memory can be read):
+Generates SYSU-MM01-sized synthetic features (seeded; identity-like clusters
+of log-normal sizes on the unit sphere plus a few scattered outliers) and,
+per modality, runs in the same invocation:
 
-- ``knn``: the bare exact k-NN floor (chunked torch matmul + top-k, k=k1+1);
-- ``ours``: sparse k-reciprocal Jaccard + DBSCAN (mmvireid);
-- ``baseline``: the dense, looped reference formulation + DBSCAN
-  (``baselines/cluster_contrast_jaccard.py``).
+- ``k-NN floor``: the bare exact k-NN search, chunked torch matmul + top-k
+  (:func:`mmvireid.utils.knn.topk_similarity`, k = the ranking length);
+- ``ours``: :func:`k_reciprocal_jaccard` (sparse, vectorised; storing the
+  pairs within eps as :func:`cluster_dbscan` does, or with ``--all-pairs``
+  every pair closer than 1) + DBSCAN on it (:func:`sparse_dbscan`);
+- ``baseline``: ``baselines/cluster_contrast_jaccard.py``, the dense,
+  looped Cluster-Contrast formulation, + DBSCAN on the dense matrix.
 
-It checks that ours and the baseline give the same labels (up to
-permutation) and prints a markdown table. Peak memory is the child's
-maximum resident set size minus its resident size once the features are
-loaded, i.e. what the variant allocates beyond the features (and the
-imports).
+Each variant runs in its own fresh (spawned) child process that loads the
+features from a ``.npy`` file. Memory is the child's peak resident set size
+(``getrusage(RUSAGE_SELF).ru_maxrss``, exact, kernel-tracked) minus its
+resident size once the features are loaded, i.e. what the variant allocates
+beyond the features. The labels of ours and the baseline must be the same
+partition (same outliers, clusters equal up to renumbering); exit code 1
+otherwise.
 
-    python tools/analysis_tools/benchmark_clustering.py            # SYSU size
-    python tools/analysis_tools/benchmark_clustering.py --quick    # CI check
+    # SYSU size (visible 22258, infrared 11909, d=2048); minutes
+    python tools/analysis_tools/benchmark_clustering.py
+    # CI check: small sizes, equality only
+    python tools/analysis_tools/benchmark_clustering.py --quick
 """
 import argparse
 import importlib.util
@@ -29,18 +36,39 @@ import tempfile
 import time
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import DBSCAN
-from sklearn.metrics import adjusted_rand_score
-
-from mmvireid.models.utils import k_reciprocal_jaccard
-from mmvireid.utils.knn import topk_similarity
 
 HERE = osp.dirname(osp.abspath(__file__))
 
 
+def sysu_like_features(num: int,
+                       num_clusters: int,
+                       dim: int,
+                       noise: float,
+                       outliers: float = 0.03,
+                       seed: int = 0) -> np.ndarray:
+    """(num, dim) float32 unit vectors with identity-like cluster structure.
+
+    Cluster sizes are log-normal (sigma 0.5) around ``num / num_clusters``;
+    each sample is its cluster centre plus isotropic noise of norm about
+    ``noise`` (scaled per sample by U(0.8, 1.2)); a fraction ``outliers``
+    of samples are uniform random directions.
+    """
+    g = torch.Generator().manual_seed(seed)
+    centres = F.normalize(torch.randn(num_clusters, dim, generator=g), dim=1)
+    weights = torch.exp(0.5 * torch.randn(num_clusters, generator=g))
+    labels = torch.multinomial(weights, num, replacement=True, generator=g)
+    scale = noise / dim**0.5 * (0.8 + 0.4 * torch.rand(num, 1, generator=g))
+    feats = centres[labels] + scale * torch.randn(num, dim, generator=g)
+    scattered = torch.rand(num, generator=g) < outliers
+    feats[scattered] = torch.randn(int(scattered.sum()), dim, generator=g)
+    return F.normalize(feats, dim=1).numpy()
+
+
 def load_baseline():
+    """Import ``baselines/cluster_contrast_jaccard.py`` (not a package)."""
     spec = importlib.util.spec_from_file_location(
         'cluster_contrast_jaccard',
         osp.join(HERE, 'baselines', 'cluster_contrast_jaccard.py'))
@@ -49,58 +77,71 @@ def load_baseline():
     return module
 
 
-def synthetic_features(num: int, clusters: int, dim: int, noise: float,
-                       seed: int) -> torch.Tensor:
-    """Normalised features around ``clusters`` random unit centres."""
-    g = torch.Generator().manual_seed(seed)
-    centres = F.normalize(torch.randn(clusters, dim, generator=g), dim=1)
-    labels = torch.randint(0, clusters, (num, ), generator=g)
-    noisy = centres[labels] + noise * torch.randn(num, dim, generator=g)
-    return F.normalize(noisy, dim=1)
-
-
 def _rss_mib() -> float:
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
-def run_variant(variant: str, feats_path: str, k1: int, k2: int,
-                eps: float):
-    """Run one variant on saved features; returns the labels (or None)."""
-    feats = torch.load(feats_path)
-    if variant == 'knn':
-        topk_similarity(feats, feats, k1 + 1)
-        return None
-    if variant == 'ours':
-        return DBSCAN(
-            eps=eps, min_samples=4, metric='precomputed',
-            n_jobs=-1).fit_predict(k_reciprocal_jaccard(feats, k1, k2))
-    baseline = load_baseline()
-    return baseline.dense_dbscan(baseline.dense_jaccard(feats, k1, k2), eps)
-
-
-def _child(conn, *args) -> None:
-    feats_loaded = _rss_mib()
-    torch.load(args[1])  # count the features' own memory as the start
-    start = max(_rss_mib(), feats_loaded)
+def _run_variant(variant: str, path: str, args: dict, conn) -> None:
+    """Child process body: load features, time ``variant``, send back."""
+    from mmvireid.models.utils import k_reciprocal_jaccard, sparse_dbscan
+    from mmvireid.utils.knn import topk_similarity
+    baseline = load_baseline() if variant == 'baseline' else None
+    feats = torch.from_numpy(np.load(path))
+    start_rss = _rss_mib()
     tic = time.perf_counter()
-    out = run_variant(*args)
+    labels, split = None, None
+    if variant == 'knn':
+        topk_similarity(feats, feats, args['width'])
+    elif variant == 'ours':
+        dist = k_reciprocal_jaccard(
+            feats, args['k1'], args['k2'], max_distance=args['max_distance'])
+        split = time.perf_counter() - tic
+        labels = sparse_dbscan(dist, args['eps'], args['min_samples'])
+    else:
+        dist = baseline.dense_jaccard(feats, args['k1'], args['k2'])
+        split = time.perf_counter() - tic
+        labels = baseline.dense_dbscan(dist, args['eps'], args['min_samples'])
     seconds = time.perf_counter() - tic
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    conn.send((seconds, peak - start, out))
+    conn.send(
+        dict(
+            seconds=seconds,
+            split=split,
+            labels=labels,
+            peak_mib=peak - start_rss))
     conn.close()
 
 
-def measure(*args) -> tuple:
-    """``(seconds, peak MiB beyond the features, labels)`` of one variant,
-    run in a fresh (spawned) process."""
+def measure(variant: str,
+            path: str,
+            args: dict,
+            in_process: bool = False) -> dict:
+    """Run one variant in a spawned child (or, without memory figures, in
+    this process) and return its measurements."""
+    if in_process:
+        parent, child = mp.Pipe(duplex=False)
+        _run_variant(variant, path, args, child)
+        result = parent.recv()
+        result['peak_mib'] = float('nan')
+        return result
     ctx = mp.get_context('spawn')
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, ) + args)
+    proc = ctx.Process(target=_run_variant, args=(variant, path, args, child))
     proc.start()
+    child.close()
     result = parent.recv()
     proc.join()
     return result
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same outliers, and clusters equal up to a renumbering."""
+    if a.shape != b.shape or not np.array_equal(a < 0, b < 0):
+        return False
+    a, b = a[a >= 0], b[b >= 0]
+    pairs = np.unique(np.stack([a, b]), axis=1).shape[1]
+    return pairs == len(np.unique(a)) == len(np.unique(b))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -110,60 +151,106 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--clusters-visible', type=int, default=800)
     parser.add_argument('--clusters-infrared', type=int, default=430)
     parser.add_argument('--dim', type=int, default=2048)
-    parser.add_argument('--noise', type=float, default=0.035)
+    parser.add_argument(
+        '--noise',
+        type=float,
+        default=3.0,
+        help='norm of the per-sample noise (centres have norm 1)')
     parser.add_argument('--eps', type=float, default=0.6)
+    parser.add_argument('--min-samples', type=int, default=4)
     parser.add_argument('--k1', type=int, default=30)
     parser.add_argument('--k2', type=int, default=6)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--skip-baseline', action='store_true')
     parser.add_argument(
-        '--quick', action='store_true', help='small sizes, equality only')
+        '--all-pairs',
+        action='store_true',
+        help='ours stores every pair closer than 1, not only those within '
+        'eps (what cluster_dbscan asks for)')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='1500 + 800 samples, d=256, in this process (no memory '
+        'figures); check equality only')
     args = parser.parse_args(argv)
     if args.quick:
-        args.num_visible, args.num_infrared = 1500, 800
-        args.clusters_visible, args.clusters_infrared = 60, 40
-        args.dim, args.noise = 128, 0.12
-    tmp = tempfile.mkdtemp(prefix='bench_clustering_')
+        args.num_visible, args.num_infrared, args.dim = 1500, 800, 256
+        args.clusters_visible, args.clusters_infrared = 54, 29
+        args.noise = 2.0  # d=256: a lower noise for a similar regime
+    params = dict(
+        k1=args.k1,
+        k2=args.k2,
+        width=args.k1,
+        eps=args.eps,
+        min_samples=args.min_samples,
+        max_distance=None if args.all_pairs else args.eps)
     print(f'torch threads: {torch.get_num_threads()}, cores: '
-          f'{os.cpu_count()}')
+          f'{os.cpu_count()}, dim: {args.dim}, k1={args.k1}, k2={args.k2}, '
+          f'eps={args.eps}, noise={args.noise}, ours stores '
+          f'{"all pairs < 1" if args.all_pairs else "pairs <= eps"}')
     rows, ok = [], True
-    for name, num, clusters in (('visible', args.num_visible,
-                                 args.clusters_visible),
-                                ('infrared', args.num_infrared,
-                                 args.clusters_infrared)):
-        feats = synthetic_features(num, clusters, args.dim, args.noise,
-                                   args.seed)
-        path = osp.join(tmp, f'{name}.pth')
-        torch.save(feats, path)
-        common = (path, args.k1, args.k2, args.eps)
-        knn = measure('knn', *common)
-        ours = measure('ours', *common)
-        line = dict(modality=name, n=num, knn=knn, ours=ours)
-        if not args.skip_baseline:
-            base = measure('baseline', *common)
-            same = adjusted_rand_score(base[2], ours[2]) == 1.0 and bool(
-                ((base[2] == -1) == (ours[2] == -1)).all())
-            ok &= same
-            line.update(baseline=base, same=same)
-        rows.append(line)
-    print('| modality | N | clusters (outliers) | k-NN floor | ours | '
-          'ours / k-NN | baseline | baseline / ours | same labels |')
-    print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-    for r in rows:
-        labels = r['ours'][2]
-        found = f'{len(set(labels[labels >= 0]))} ({(labels < 0).sum()})'
-
-        def cell(m):
-            return f'{m[0]:.1f} s, {m[1]:.0f} MiB'
-
-        base = r.get('baseline')
-        print(f'| {r["modality"]} | {r["n"]} | {found} | {cell(r["knn"])} | '
-              f'{cell(r["ours"])} | {r["ours"][0] / r["knn"][0]:.2f} | '
-              f'{cell(base) if base else "-"} | '
-              f'{base[0] / r["ours"][0] if base else 0:.1f} | '
-              f'{r.get("same", "-")} |')
+    with tempfile.TemporaryDirectory() as tmp:
+        for offset, (name, num, clusters) in enumerate(
+            (('visible', args.num_visible, args.clusters_visible),
+             ('infrared', args.num_infrared, args.clusters_infrared))):
+            path = osp.join(tmp, f'{name}.npy')
+            np.save(
+                path,
+                sysu_like_features(
+                    num,
+                    clusters,
+                    args.dim,
+                    args.noise,
+                    seed=args.seed + offset))
+            row = dict(modality=name, num=num)
+            variants = ['ours'] if args.quick else ['knn', 'ours']
+            if not args.skip_baseline:
+                variants.append('baseline')
+            for variant in variants:
+                row[variant] = measure(variant, path, params, args.quick)
+            if 'baseline' in row:
+                row['same'] = same_partition(row['ours']['labels'],
+                                             row['baseline']['labels'])
+                ok &= row['same']
+            rows.append(row)
+    _print_table(rows)
     print('labels identical' if ok else 'LABELS DIFFER')
     return 0 if ok else 1
+
+
+def _print_table(rows: list) -> None:
+    """Markdown table of the measurements."""
+
+    def cell(m: Optional[dict]) -> str:
+        if m is None:
+            return '-'
+        text = f'{m["seconds"]:.2f} s'
+        if m['split'] is not None:
+            text += (f' ({m["split"]:.2f} + '
+                     f'{m["seconds"] - m["split"]:.2f})')
+        if not np.isnan(m['peak_mib']):
+            text += f', {m["peak_mib"]:.0f} MiB'
+        return text
+
+    def ratio(a: Optional[dict], b: Optional[dict]) -> str:
+        return f'{a["seconds"] / b["seconds"]:.2f}' if a and b else '-'
+
+    print('\n| modality | N | clusters (outliers) | k-NN floor | '
+          'ours: Jaccard + DBSCAN | ours / k-NN | baseline: Jaccard + '
+          'DBSCAN | baseline / ours | same labels |')
+    print('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |')
+    for r in rows:
+        labels = r['ours']['labels']
+        found = (f'{len(np.unique(labels[labels >= 0]))} '
+                 f'({int((labels < 0).sum())})')
+        print(f'| {r["modality"]} | {r["num"]} | {found} | '
+              f'{cell(r.get("knn"))} | {cell(r["ours"])} | '
+              f'{ratio(r["ours"], r.get("knn"))} | '
+              f'{cell(r.get("baseline"))} | '
+              f'{ratio(r.get("baseline"), r["ours"])} | '
+              f'{r.get("same", "-")} |')
+    print('\ntimes: wall seconds (Jaccard + DBSCAN); memory: peak RSS of '
+          'the child beyond its RSS after loading the features')
 
 
 if __name__ == '__main__':

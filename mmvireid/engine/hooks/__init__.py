@@ -1,5 +1,8 @@
 from .association_hook import AssociationHook
 from .clustering_hook import ClusteringHook
 from .epoch_seed_hook import EpochSeedHook
+from .stage_switch_hook import StageSwitchHook
 
-__all__ = ['ClusteringHook', 'AssociationHook', 'EpochSeedHook']
+__all__ = [
+    'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageSwitchHook'
+]

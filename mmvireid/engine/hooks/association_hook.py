@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from mmvireid.evaluation.functional import cross_modality_propagation
 from mmvireid.models.utils import (association_accuracy, association_chance,
                                    cluster_centroids, dual_association,
-                                   reassign_to_centroids)
+                                   majority_identity, reassign_to_centroids)
 from mmvireid.registry import HOOKS
 from .clustering_hook import ClusteringHook
 
@@ -38,6 +38,10 @@ class AssociationHook(Hook):
         lambda_ot (float): OT sharpness λ (kernel exp(−λ·cost)).
         cmfp_k (int, optional): ``k_tr`` of train-time CMFP; None skips it.
         reference_stop (bool): The reference's Sinkhorn stopping rule.
+        ground_truth (bool): Associate by the true ids instead (each
+            instance gets the other modality's cluster of its identity): the
+            supervised ceiling of an ablation, never an unsupervised result.
+            Defaults to False.
     """
 
     priority = 45
@@ -46,7 +50,9 @@ class AssociationHook(Hook):
                  start_epoch: int = 0,
                  lambda_ot: float = 5.0,
                  cmfp_k: Optional[int] = None,
-                 reference_stop: bool = True) -> None:
+                 reference_stop: bool = True,
+                 ground_truth: bool = False) -> None:
+        self.ground_truth = ground_truth
         self.start_epoch = start_epoch
         self.lambda_ot = lambda_ot
         self.cmfp_k = cmfp_k
@@ -91,6 +97,8 @@ class AssociationHook(Hook):
         infrared = np.asarray(clusters['infrared'], dtype=bool)
         labels = np.array(clusters['labels'], dtype=np.int64)
         feats = clusters['features']
+        if self.ground_truth:
+            return self._true_association(clusters, labels, infrared)
         vis, ir = np.flatnonzero(~infrared), np.flatnonzero(infrared)
         f_v, f_r = feats[vis], feats[ir]
         l_v = torch.from_numpy(labels[vis])
@@ -117,13 +125,48 @@ class AssociationHook(Hook):
         cross = np.full(len(labels), -1, dtype=np.int64)
         cross[vis] = np.asarray(cross_v)
         cross[ir] = np.asarray(cross_r)
-        return dict(
+        result = dict(
             labels=labels,
             cross_labels=cross,
             infrared=infrared,
             features=feats,
+            pids=np.asarray(clusters['pids']),
             centroids_visible=c_v,
             centroids_infrared=c_r)
+        if clusters.get('part_features') is not None:
+            result['part_features'] = clusters['part_features']
+        return result
+
+    @staticmethod
+    def _true_association(clusters: dict, labels: np.ndarray,
+                          infrared: np.ndarray) -> dict:
+        """Cross labels from the true ids: each instance gets the cluster
+        of the other modality whose majority identity is its own (-1 if
+        none). For the supervised ceiling of an ablation only."""
+        pids = np.asarray(clusters['pids'])
+        uniq, code = np.unique(pids, return_inverse=True)
+        cross = np.full(len(labels), -1, dtype=np.int64)
+        for own, other in ((infrared, ~infrared), (~infrared, infrared)):
+            majority = majority_identity(labels[other], pids[other])
+            table = np.full(len(uniq), -1, dtype=np.int64)
+            valid = np.flatnonzero(majority >= 0)
+            table[np.searchsorted(uniq, majority[valid])] = valid
+            cross[own] = np.where(labels[own] >= 0, table[code[own]], -1)
+        feats = clusters['features']
+        vis, ir = np.flatnonzero(~infrared), np.flatnonzero(infrared)
+        result = dict(
+            labels=labels,
+            cross_labels=cross,
+            infrared=infrared,
+            features=feats,
+            pids=pids,
+            centroids_visible=cluster_centroids(feats[vis],
+                                                torch.from_numpy(labels[vis])),
+            centroids_infrared=cluster_centroids(feats[ir],
+                                                 torch.from_numpy(labels[ir])))
+        if clusters.get('part_features') is not None:
+            result['part_features'] = clusters['part_features']
+        return result
 
     def _log(self, runner: Runner, clusters: dict, result: dict) -> None:
         infrared, pids = result['infrared'], np.asarray(clusters['pids'])

@@ -14,6 +14,7 @@ from mmvireid.registry import HOOKS
 from ..feature_extraction import extract_features, split_by_modality
 
 MODALITIES = ('visible', 'infrared')
+LABEL_SOURCES = ('dbscan', 'ground_truth')
 
 
 @HOOKS.register_module()
@@ -48,6 +49,16 @@ class ClusteringHook(Hook):
         interval (int): Cluster every ``interval`` epochs. Defaults to 1.
         centre_features (bool): Subtract each modality's mean feature before
             clustering (helps near-collinear features of untrained models).
+        extract_part_features (bool): Also extract each image's part
+            features (the model's head must define ``part_features``, e.g.
+            SALCR's FGSAL); they reach the model as ``result
+            ['part_features']`` (N, P, C) to initialise part and instance
+            memories. Defaults to False.
+        label_source (str): ``'dbscan'`` (default, unsupervised) or
+            ``'ground_truth'``: the true ids of the training set, renumbered
+            per modality, replace the clusters (the supervised *ceiling* of
+            an ablation; never an unsupervised result). Features are still
+            extracted (memories and association need them).
         show_progress (bool): Progress bar during extraction.
     """
 
@@ -61,7 +72,13 @@ class ClusteringHook(Hook):
                  k2: int = 6,
                  interval: int = 1,
                  centre_features: bool = False,
+                 extract_part_features: bool = False,
+                 label_source: str = 'dbscan',
                  show_progress: bool = True) -> None:
+        if label_source not in LABEL_SOURCES:
+            raise ValueError(f'label_source must be one of {LABEL_SOURCES},'
+                             f' got {label_source!r}')
+        self.label_source = label_source
         self.extract_dataloader_cfg = extract_dataloader
         self.eps = eps if isinstance(eps, dict) else dict(
             visible=eps, infrared=eps)
@@ -72,6 +89,7 @@ class ClusteringHook(Hook):
         self.k2 = k2
         self.interval = interval
         self.centre_features = centre_features
+        self.extract_part_features = extract_part_features
         self.show_progress = show_progress
         self.result: Optional[dict] = None
         self._restored: Optional[dict] = None
@@ -106,8 +124,18 @@ class ClusteringHook(Hook):
             (N, D) normalised, ``pids`` (N,) true ids, ``num_clusters`` per
             modality.
         """
-        out = extract_features(runner.model, self.dataloader,
-                               self.show_progress)
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        test_cfg = getattr(model, 'test_cfg', None)
+        if test_cfg is None:  # a model without ReIDer's test_cfg
+            test_cfg = {}
+        saved = test_cfg.get('part_features', False)
+        test_cfg['part_features'] = self.extract_part_features
+        try:
+            out = extract_features(runner.model, self.dataloader,
+                                   self.show_progress)
+        finally:
+            test_cfg['part_features'] = saved
         labels = np.full(len(out['pids']), -1, dtype=np.int64)
         rank, _ = get_dist_info()
         split = split_by_modality(out['infrared'])
@@ -115,6 +143,10 @@ class ClusteringHook(Hook):
             for modality in MODALITIES:
                 index = split[modality]
                 if not len(index):
+                    continue
+                if self.label_source == 'ground_truth':
+                    labels[index] = np.unique(
+                        out['pids'][index].numpy(), return_inverse=True)[1]
                     continue
                 feats = out['features'][index]
                 if self.centre_features:
@@ -135,6 +167,8 @@ class ClusteringHook(Hook):
             features=out['features'],
             pids=out['pids'].numpy(),
             epoch=runner.epoch)
+        if 'part_features' in out:
+            result['part_features'] = out['part_features']
         self._log(runner, result, split)
         return result
 

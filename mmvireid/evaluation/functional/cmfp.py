@@ -92,8 +92,15 @@ def cross_modality_propagation(
         raise ValueError(
             f'topk_aa indices have shape {tuple(topk_aa[1].shape)}, expected '
             f'({feats_a.size(0)}, {min(k, feats_a.size(0))})')
-    topk_ab = topk_similarity(feats_a, feats_b, k, chunk_size)
-    topk_ba = topk_similarity(feats_b, feats_a, k, chunk_size)
+    if feats_a.size(0) <= chunk_size:
+        # the whole a-b block is one chunk anyway: rank it both ways
+        sim_ab = feats_a @ feats_b.t()
+        topk_ab = sim_ab.topk(min(k, sim_ab.size(1)), dim=1)
+        topk_ba = sim_ab.t().topk(min(k, sim_ab.size(0)), dim=1)
+        del sim_ab
+    else:
+        topk_ab = topk_similarity(feats_a, feats_b, k, chunk_size)
+        topk_ba = topk_similarity(feats_b, feats_a, k, chunk_size)
     topk_bb = topk_similarity(feats_b, feats_b, k, chunk_size)
     new_a = _propagate_block(topk_aa, feats_a) + \
         _propagate_block(topk_ab, feats_b)

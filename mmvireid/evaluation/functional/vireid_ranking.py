@@ -30,6 +30,26 @@ def _to_numpy(array: ArrayLike) -> np.ndarray:
     return np.asarray(array)
 
 
+def _stable_argsort(dist: np.ndarray) -> np.ndarray:
+    """Row-wise argsort, equal values in index order (stable).
+
+    float32 rows without NaN (the usual case) are sorted as int64 keys
+    ``(order-preserving bits of the value, index)``: all keys are distinct,
+    so a plain (fast, SIMD) sort gives the stable order. Other inputs use
+    numpy's stable argsort.
+    """
+    if dist.dtype != np.float32 or dist.shape[1] >= 2**31 or np.isnan(
+            dist).any():
+        return np.argsort(dist, axis=1, kind='stable')
+    # + 0 maps -0.0 to +0.0 (they tie); flipping the 31 low bits of
+    # negative values makes the signed integers ordered like the floats
+    bits = (dist + np.float32(0)).view(np.int32).astype(np.int64)
+    bits = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
+    keys = (bits << 32) | np.arange(dist.shape[1], dtype=np.int64)
+    keys.sort(axis=1)
+    return keys & 0xFFFFFFFF
+
+
 def _rank_queries(distmat: np.ndarray,
                   q_pids: np.ndarray,
                   g_pids: np.ndarray,
@@ -58,10 +78,7 @@ def _rank_queries(distmat: np.ndarray,
     for start in range(0, num_q, chunk):
         rows = np.arange(start, min(start + chunk, num_q))
         # stable sort: equal distances keep gallery-index order
-        order = torch.argsort(
-            torch.from_numpy(np.ascontiguousarray(distmat[rows])),
-            dim=1,
-            stable=True).numpy()
+        order = _stable_argsort(distmat[rows])
         if q_camids is None:
             keep = np.ones(order.shape, dtype=bool)
         else:
@@ -90,11 +107,10 @@ def _rank_queries(distmat: np.ndarray,
             first = torch.full(
                 (len(rows), num_codes), num_g,
                 dtype=torch.long).scatter_reduce_(1, codes, positions, 'amin')
-            is_first = (torch.gather(first, 1, codes) == positions).numpy()
-            distinct = np.cumsum(is_first & keep, axis=1)
-            stats['dedup_hit'][rows] = distinct[np.arange(len(rows)),
-                                                first_pos]
-            stats['list_len'][rows] = distinct[:, -1]
+            # identities first seen at or before the first hit / at all
+            first = first.numpy()
+            stats['dedup_hit'][rows] = (first <= first_pos[:, None]).sum(1)
+            stats['list_len'][rows] = (first < num_g).sum(1)
     return stats
 
 

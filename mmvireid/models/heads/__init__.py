@@ -1,3 +1,6 @@
 from .dual_memory_contrast_head import DualMemoryContrastHead
+from .fgsal_head import FGSALHead
+from .gpcr_head import GPCRHead
+from .salcr_head import SALCRHead
 
-__all__ = ['DualMemoryContrastHead']
+__all__ = ['DualMemoryContrastHead', 'FGSALHead', 'GPCRHead', 'SALCRHead']

@@ -1,3 +1,5 @@
 from .cluster_memory import ClusterMemory
+from .instance_memory import InstanceMemory
+from .part_memory import PartMemory
 
-__all__ = ['ClusterMemory']
+__all__ = ['ClusterMemory', 'PartMemory', 'InstanceMemory']

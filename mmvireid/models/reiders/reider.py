@@ -57,12 +57,12 @@ class ReIDer(BaseModel):
         self.test_cfg = dict(flip=True)
         self.test_cfg.update(test_cfg or {})
 
-    def extract_feat(
+    def extract_map(
             self,
             inputs: torch.Tensor,
             data_samples: Optional[List[VIReIDDataSample]] = None
     ) -> torch.Tensor:
-        """Global feature of each image, shape ``(N, C)``.
+        """Last backbone stage, ``(N, C, H, W)`` (before the neck).
 
         A backbone whose ``forward`` takes ``infrared`` (a two-stream
         backbone) receives each image's modality from ``data_samples``.
@@ -74,13 +74,28 @@ class ReIDer(BaseModel):
             feats = self.backbone(inputs, infrared=infrared)
         else:
             feats = self.backbone(inputs)
-        if self.neck is not None:
-            feats = self.neck(feats)
+        if isinstance(feats, (tuple, list)):
+            feats = feats[-1]
+        return feats
+
+    def pool(self, feat_map: torch.Tensor) -> torch.Tensor:
+        """Global feature ``(N, C)`` of a feature map, through the neck
+        (its last output, e.g. the BN feature of a BNNeck) or global average
+        pooling without one."""
+        feats = self.neck(feat_map) if self.neck is not None else feat_map
         if isinstance(feats, (tuple, list)):
             feats = feats[-1]
         if feats.dim() == 4:
             feats = F.adaptive_avg_pool2d(feats, 1)
         return feats.flatten(1)
+
+    def extract_feat(
+            self,
+            inputs: torch.Tensor,
+            data_samples: Optional[List[VIReIDDataSample]] = None
+    ) -> torch.Tensor:
+        """Global feature of each image, shape ``(N, C)``."""
+        return self.pool(self.extract_map(inputs, data_samples))
 
     def forward(self,
                 inputs: torch.Tensor,
@@ -104,12 +119,20 @@ class ReIDer(BaseModel):
 
     def loss(self, inputs: torch.Tensor,
              data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
-        """Training losses computed by the head."""
+        """Training losses computed by the head.
+
+        A head with ``uses_feature_maps = True`` (e.g. SALCR's, whose part
+        branch attends over the map) also receives the last backbone stage
+        as ``feat_maps``.
+        """
         if self.head is None:
             raise ValueError(f'{type(self).__name__} has no head: set '
                              'model.head in the config to train it')
-        return self.head.loss(
-            self.extract_feat(inputs, data_samples), data_samples)
+        feat_map = self.extract_map(inputs, data_samples)
+        feats = self.pool(feat_map)
+        if getattr(self.head, 'uses_feature_maps', False):
+            return self.head.loss(feats, data_samples, feat_maps=feat_map)
+        return self.head.loss(feats, data_samples)
 
     def update_clusters(self, result: dict) -> None:
         """Pass new pseudo-labels (from ``ClusteringHook``) to the head."""
@@ -126,13 +149,27 @@ class ReIDer(BaseModel):
         inputs: torch.Tensor,
         data_samples: Optional[List[VIReIDDataSample]] = None
     ) -> List[VIReIDDataSample]:
-        """Attach the (flip-averaged) retrieval feature to each sample."""
-        feats = self.extract_feat(inputs, data_samples)
-        if self.test_cfg['flip']:
-            feats = (feats +
-                     self.extract_feat(inputs.flip(3), data_samples)) / 2
+        """Attach the (flip-averaged) retrieval feature to each sample.
+
+        With ``test_cfg['part_features']`` (set by ``ClusteringHook`` when
+        the memories need them) and a head with ``part_features``, each
+        sample also gets ``pred_part_feature`` ``(P, C)``, flip-averaged
+        too (the stripes are horizontal, so a mirror keeps them).
+        """
+        with_parts = bool(self.test_cfg.get('part_features')) and hasattr(
+            self.head, 'part_features')
+        views = [inputs, inputs.flip(3)] if self.test_cfg['flip'] else [inputs]
+        feats, parts = 0, 0
+        for view in views:
+            feat_map = self.extract_map(view, data_samples)
+            feats = feats + self.pool(feat_map)
+            if with_parts:
+                parts = parts + self.head.part_features(feat_map)
+        feats = feats / len(views)
         if data_samples is None:
             data_samples = [VIReIDDataSample() for _ in range(len(feats))]
-        for sample, feat in zip(data_samples, feats):
+        for i, (sample, feat) in enumerate(zip(data_samples, feats)):
             sample.set_field(feat, 'pred_feature')
+            if with_parts:
+                sample.set_field(parts[i] / len(views), 'pred_part_feature')
         return data_samples

@@ -1,0 +1,345 @@
+"""SALCR's Fine-Grained Semantic-Aligned Learning (FGSAL)."""
+import math
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmvireid.registry import MODELS
+from mmvireid.structures import VIReIDDataSample
+from ..utils.batch_pairing import pair_rows
+
+#: members of a pair, in the order of :func:`pair_rows`' columns
+MEMBERS = ('visible', 'augmented', 'infrared')
+SPACES = ('visible', 'infrared')
+
+
+@MODELS.register_module()
+class FGSALHead(BaseModule):
+    """Part queries, query-guided attention and part cluster contrast.
+
+    SALCR Sec. 3.3 (https://arxiv.org/abs/2504.19244, Eq. 9-15):
+
+    - the ``(C, H, W)`` map is cut into ``num_parts`` horizontal stripes
+      (:func:`torch.tensor_split` along ``H``, so ``H`` need not be a
+      multiple of ``num_parts``);
+    - query of part ``p`` (Eq. 9): ``q_p = Σ_n σ(p_p·F_n) F_n / Σ_n
+      σ(p_p·F_n)`` over the stripe's pixels, ``p_p`` a learnable prototype;
+    - aligned part feature (Eq. 10-11): ``softmax(q_p·Fᵀ/√C)·F`` over the
+      same stripe of the image itself or of another member of its pair (no
+      Q/K/V projections, as in the reference);
+    - a BatchNorm over the ``P·C`` part channels (the reference's part
+      BNNeck, bias frozen) when ``with_bn``.
+
+    A pair (:func:`pair_rows`) has three members: visible image ``v``, its
+    channel-augmented view ``a`` and the infrared image ``r``. Each
+    member's queries attend over each member's map: nine features ``f^{tq}``
+    per part (query of ``q`` over the map of ``t``); those of an absent
+    ``a`` are dropped.
+
+    Losses (Eq. 12-15), every term averaged over the parts: the six
+    features of the visible queries (``q ∈ {v, a}``) are contrasted with a
+    visible-space part memory under the visible image's cluster and with an
+    infrared-space part memory under its associated infrared cluster
+    (``loss_visible``); the three features of the infrared query with a
+    visible-space memory under the infrared image's associated visible
+    cluster and an infrared-space memory under its infrared cluster
+    (``loss_infrared``). As in the authors' code, with
+    ``query_specific_memories=True`` each query modality has its own pair
+    of memories (4 :class:`PartMemory`); the memories of one label space
+    all start from the part centroids of that modality's images under their
+    own clusters (:meth:`update_associations`). Every (feature, label) used
+    by a memory then updates it (momentum ``momentum`` on the old
+    prototype).
+
+    Fixed defects of the reference: the channel-augmented view's query over
+    the infrared map (``f^{ra}``) reaches the loss (the reference feeds
+    ``f^{va}`` twice instead), and ``loss_weight`` is applied.
+
+    Args:
+        in_channels (int): Channels ``C`` of the feature map. Defaults to
+            2048.
+        num_parts (int): Stripes / prototypes ``N_p``. Defaults to 3.
+        temperature (float): τ of the part contrast. Defaults to 0.05.
+        momentum (float): μ of the part memories. Defaults to 0.1.
+        with_bn (bool): Part BatchNorm on the aligned features. Defaults to
+            True.
+        query_specific_memories (bool): One memory per (query modality,
+            label space) as the reference (True), or one per label space
+            shared by both query modalities (False). Defaults to True.
+        loss_weight (float): Multiplier of both losses. Defaults to 1.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int = 2048,
+                 num_parts: int = 3,
+                 temperature: float = 0.05,
+                 momentum: float = 0.1,
+                 with_bn: bool = True,
+                 query_specific_memories: bool = True,
+                 loss_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.num_parts = num_parts
+        self.loss_weight = loss_weight
+        self.query_specific_memories = query_specific_memories
+        self.part_prototypes = nn.Parameter(
+            torch.empty(num_parts, in_channels))
+        self.bn = nn.BatchNorm1d(num_parts * in_channels) if with_bn else None
+        if self.bn is not None:
+            self.bn.bias.requires_grad_(False)
+        memory = dict(
+            type='PartMemory',
+            num_parts=num_parts,
+            feat_dim=in_channels,
+            temperature=temperature,
+            momentum=momentum)
+        keys = [f'{q}_{s}' for q in SPACES for s in SPACES] \
+            if query_specific_memories else list(SPACES)
+        self.memories = nn.ModuleDict({k: MODELS.build(memory) for k in keys})
+        self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+        self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
+        self.reset_parameters()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ('labels', 'cross_labels'):
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def reset_parameters(self) -> None:
+        """Fresh part prototypes (Kaiming normal) and part BN (weight
+        N(1, 0.01), bias 0, running statistics cleared), as the reference
+        does at the stage switch."""
+        nn.init.kaiming_normal_(self.part_prototypes)
+        if self.bn is not None:
+            self.bn.reset_running_stats()
+            nn.init.normal_(self.bn.weight, 1.0, 0.01)
+            nn.init.zeros_(self.bn.bias)
+
+    def memory(self, query: str, space: str) -> nn.Module:
+        """The :class:`PartMemory` fed by ``query`` features in ``space``."""
+        return self.memories[f'{query}_{space}' if self.
+                             query_specific_memories else space]
+
+    @property
+    def has_associations(self) -> bool:
+        """Whether cross-modal labels exist (part terms are active)."""
+        return bool((self.cross_labels >= 0).any())
+
+    # ---------------------------------------------------------- features
+    def _stripes(self, height: int, width: int,
+                 device: torch.device) -> torch.Tensor:
+        """``(P, H*W)`` mask of the pixels of each horizontal stripe."""
+        if height < self.num_parts:
+            raise ValueError(f'a feature map of height {height} cannot be '
+                             f'cut into {self.num_parts} stripes')
+        chunks = torch.tensor_split(torch.arange(height), self.num_parts)
+        part_of_row = torch.cat(
+            [torch.full((len(c), ), i) for i, c in enumerate(chunks)])
+        part_of_pixel = part_of_row.repeat_interleave(width).to(device)
+        return part_of_pixel[None] == torch.arange(
+            self.num_parts, device=device)[:, None]
+
+    def _queries(self, pixels: torch.Tensor,
+                 stripes: torch.Tensor) -> torch.Tensor:
+        """Eq. 9: ``(..., HW, C)`` pixels -> ``(..., P, C)`` queries."""
+        scores = torch.einsum('...nc,pc->...pn', pixels,
+                              self.part_prototypes.to(pixels.dtype))
+        # σ(s) / Σ σ(s) computed as softmax(log σ(s)): same value, no
+        # underflow of σ for very negative scores
+        weights = torch.softmax(
+            F.logsigmoid(scores).masked_fill(~stripes, float('-inf')), -1)
+        return weights @ pixels
+
+    def _attend(self, queries: torch.Tensor, pixels: torch.Tensor,
+                stripes: torch.Tensor) -> torch.Tensor:
+        """Eq. 10-11 for every (query member, map member) combination.
+
+        Args:
+            queries (Tensor): ``(Q, M, P, C)``.
+            pixels (Tensor): ``(T, M, HW, C)``.
+            stripes (Tensor): ``(P, HW)`` stripe masks.
+
+        Returns:
+            Tensor: ``(Q, T, M, P, C)``.
+        """
+        scores = torch.einsum('qmpc,tmnc->qtmpn', queries, pixels) / \
+            math.sqrt(pixels.size(-1))
+        attn = torch.softmax(scores.masked_fill(~stripes, float('-inf')), -1)
+        return torch.einsum('qtmpn,tmnc->qtmpc', attn, pixels)
+
+    def _norm(self, part_feats: torch.Tensor) -> torch.Tensor:
+        """Part BN of ``(R, P, C)`` features."""
+        if self.bn is None:
+            return part_feats
+        return self.bn(part_feats.flatten(1)).view_as(part_feats)
+
+    def part_features(self, feat_map: torch.Tensor) -> torch.Tensor:
+        """Own-stripe aligned part features ``f^{vv}`` / ``f^{rr}``.
+
+        Used to extract the part features of the training set (memory
+        initialisation); in eval mode the BN uses its running statistics.
+
+        Args:
+            feat_map (Tensor): ``(B, C, H, W)`` backbone maps.
+
+        Returns:
+            Tensor: ``(B, P, C)`` part features (not normalised).
+        """
+        b, _, h, w = feat_map.shape
+        stripes = self._stripes(h, w, feat_map.device)
+        pixels = feat_map.flatten(2).transpose(1, 2)[None]
+        feats = self._attend(self._queries(pixels, stripes), pixels, stripes)
+        return self._norm(feats[0, 0])
+
+    def aligned_features(
+            self, feat_maps: torch.Tensor,
+            pairs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Aligned part features of every pair member combination.
+
+        Args:
+            feat_maps (Tensor): ``(B, C, H, W)`` maps of the batch.
+            pairs (Tensor): ``(M, 3)`` rows from :func:`pair_rows`.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``aligned`` of shape ``(3, 3, M, P, C)``,
+            ``aligned[q, t]`` the features of member ``q``'s queries over
+            member ``t``'s map (members ordered visible, augmented,
+            infrared; zeros where a member is absent), and ``present``
+            ``(3, M)``, whether each member exists.
+        """
+        pairs = pairs.to(feat_maps.device)
+        present = (pairs >= 0).t()
+        rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
+        _, _, h, w = feat_maps.shape
+        stripes = self._stripes(h, w, feat_maps.device)
+        pixels = feat_maps.flatten(2).transpose(1, 2)[rows]
+        aligned = self._attend(self._queries(pixels, stripes), pixels, stripes)
+        both = present[:, None] & present[None]
+        if self.bn is not None:
+            normed = torch.zeros_like(aligned)
+            normed[both] = self._norm(aligned[both])
+            aligned = normed
+        else:
+            aligned = aligned * both[..., None, None]
+        return aligned, present
+
+    # ------------------------------------------------------------ losses
+    def _pair_labels(self, pairs: torch.Tensor,
+                     data_samples: List[VIReIDDataSample]) -> Dict:
+        if not len(self.labels):
+            raise RuntimeError(
+                'FGSALHead has no pseudo-labels: a ClusteringHook / '
+                'AssociationHook must call update_clusters / '
+                'update_associations first')
+        index = torch.tensor([s.sample_idx for s in data_samples],
+                             device=self.labels.device)
+        pairs = pairs.to(index.device)
+        vis, ir = index[pairs[:, 0]], index[pairs[:, 2]]
+        return dict(
+            visible=(self.labels[vis], self.cross_labels[vis]),
+            infrared=(self.cross_labels[ir], self.labels[ir]))
+
+    def loss_by_feat(
+            self, aligned: torch.Tensor, present: torch.Tensor,
+            pairs: torch.Tensor,
+            data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
+        """Part contrast of :meth:`aligned_features`' output.
+
+        Returns:
+            dict: ``loss_visible`` (visible and augmented queries) and
+            ``loss_infrared`` (infrared queries), each the sum of a
+            visible-space and an infrared-space term.
+        """
+        labels = self._pair_labels(pairs, data_samples)
+        m = aligned.size(2)
+        both = present[:, None] & present[None]
+        pair_of = torch.arange(m, device=aligned.device).expand(3, 3, m)
+        groups = dict(visible=slice(0, 2), infrared=slice(2, 3))
+        losses, updates = {}, []
+        for query, sel in groups.items():
+            kept = both[sel]
+            feats = aligned[sel][kept]
+            index = pair_of[sel][kept]
+            total = aligned.sum() * 0
+            for space, space_labels in zip(SPACES, labels[query]):
+                target = space_labels.to(aligned.device)[index]
+                memory = self.memory(query, space)
+                total = total + memory.loss(feats, target)
+                updates.append((memory, feats.detach(), target))
+            losses[f'loss_{query}'] = self.loss_weight * total
+        for memory, feats, target in updates:
+            memory.update(feats, target)
+        return losses
+
+    def loss(self,
+             feat_maps: torch.Tensor,
+             data_samples: List[VIReIDDataSample],
+             pairs: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """FGSAL losses of a paired batch.
+
+        Args:
+            feat_maps (Tensor): ``(B, C, H, W)`` backbone maps.
+            data_samples (list[VIReIDDataSample]): One per row.
+            pairs (Tensor, optional): ``(M, 3)``; defaults to
+                :func:`pair_rows` of ``data_samples``.
+
+        Returns:
+            dict: ``loss_visible`` and ``loss_infrared`` (zeros keeping the
+            graph when there is no pair).
+        """
+        if pairs is None:
+            pairs = pair_rows(data_samples)
+        if not len(pairs):
+            zero = feat_maps.sum() * 0 + self.part_prototypes.sum() * 0
+            return dict(loss_visible=zero, loss_infrared=zero.clone())
+        aligned, present = self.aligned_features(feat_maps, pairs)
+        return self.loss_by_feat(aligned, present, pairs, data_samples)
+
+    # ----------------------------------------------------- pseudo-labels
+    def update_clusters(self, result: dict) -> None:
+        """New intra-modality labels, no association yet: part terms are
+        inactive and the part memories are emptied."""
+        self.labels = _as_long(result['labels'], self.labels.device)
+        self.cross_labels = torch.full_like(self.labels, -1)
+        empty = self.part_prototypes.new_zeros(0, self.num_parts,
+                                               self.in_channels)
+        for memory in self.memories.values():
+            memory.reset(empty.detach(), torch.zeros(0, dtype=torch.long))
+
+    def update_associations(self, result: dict) -> None:
+        """Labels + cross labels; part memories re-initialised from the
+        part centroids of each modality's own clusters.
+
+        Args:
+            result (dict): ``labels`` (N,), ``cross_labels`` (N,),
+                ``infrared`` (N,) bool and ``part_features`` (N, P, C).
+        """
+        if result.get('part_features') is None:
+            raise KeyError(
+                "FGSALHead.update_associations needs result['part_features']"
+                ': set extract_part_features=True in the ClusteringHook')
+        labels = _as_long(result['labels'], self.labels.device)
+        infrared = torch.as_tensor(
+            np.asarray(result['infrared']), dtype=torch.bool)
+        self.labels = labels
+        self.cross_labels = _as_long(result['cross_labels'], labels.device)
+        part_feats = torch.as_tensor(result['part_features'])
+        for space, mask in zip(SPACES, (~infrared, infrared)):
+            mask = mask.to(part_feats.device)
+            for query in SPACES:
+                self.memory(query, space).reset(part_feats[mask].float(),
+                                                labels.to(mask.device)[mask])
+
+
+def _as_long(values, device) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.to(device=device, dtype=torch.long)
+    return torch.as_tensor(np.asarray(values), dtype=torch.long).to(device)

@@ -1,0 +1,295 @@
+"""SALCR's Global-Part Collaborative Refinement (GPCR)."""
+import warnings
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmvireid.registry import MODELS
+from mmvireid.structures import VIReIDDataSample
+from ..utils.batch_pairing import pair_rows
+
+
+def topk_mask(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask of the ``k`` largest entries of each row (last dim);
+    every entry when the row is shorter than ``k``."""
+    k = min(k, logits.size(-1))
+    index = logits.detach().topk(k, dim=-1).indices
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
+
+
+def positive_nll(logits: torch.Tensor, positives: torch.Tensor,
+                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``-log Σ_{i ∈ positives} softmax(logits)_i`` of each row.
+
+    Args:
+        logits (Tensor): ``(..., N)``.
+        positives (Tensor): ``(..., N)`` bool.
+        rows (Tensor): ``(...)`` bool, rows that may contribute.
+
+    Returns:
+        tuple[Tensor, Tensor]: the per-row loss (finite everywhere: rows
+        without positives are computed against every entry, i.e. 0) and the
+        ``(...)`` mask of the rows used (in ``rows`` with ≥1 positive).
+    """
+    used = rows & positives.any(-1)
+    # an all--inf row would give NaN gradients even when masked out later
+    safe = positives | ~used[..., None]
+    nll = torch.logsumexp(logits, -1) - torch.logsumexp(
+        logits.masked_fill(~safe, float('-inf')), -1)
+    return nll, used
+
+
+@MODELS.register_module()
+class GPCRHead(BaseModule):
+    """Instance contrast with reliable positives of global and part features.
+
+    SALCR Sec. 3.4 (https://arxiv.org/abs/2504.19244, Eq. 16-27). Two
+    instance memories (:class:`InstanceMemory`), visible and infrared, hold
+    the features of every non-outlier training image of the epoch (global,
+    and per part when ``num_parts > 0``). For a pair (:func:`pair_rows`) of
+    a visible image ``v``, its channel-augmented view ``a`` and an infrared
+    image ``r``:
+
+    - **global, cross-modality intersection** (Eq. 16-20): in each memory,
+      the positives of ``v``, ``a`` and ``r`` alike are the intersection of
+      the top-``k`` neighbour sets of the three global features *in that
+      memory*; every member is contrasted against both memories.
+    - **parts, mutual correction** (Eq. 21-26): for the aligned part
+      feature of member ``q``'s query over member ``t``'s map
+      (:meth:`FGSALHead.aligned_features`), the positives in a part memory
+      are the union of the top-``k`` sets of the same query over the two
+      other members' maps, intersected with the global top-``k`` set of
+      ``q``'s own image in the same modality's global memory (Eq. 23).
+    - loss of a row: ``-log Σ_{i∈P} softmax(f·Mᵀ/τ)_i``; rows with an
+      empty positive set are skipped; mean over rows, per memory; the part
+      loss is averaged over parts (over parts with at least one row).
+
+    Where the paper is silent or ill-posed (choices follow the authors'
+    code):
+
+    - Eq. 16 intersects ``N{f^v, M_I^v}`` with ``N{f^r, M_I^r}``, index sets
+      of two different memories; here (as in the reference) all members are
+      searched in the same memory, once per memory.
+    - The global set used by a part feature is the one of its *query's*
+      image (Eq. 21-22 use ``N{f^v, M_I^v}`` for both ``f^{vv}`` and
+      ``f^{rv}``), not the intersection.
+    - Part memories store the own-stripe features ``f^{vv}`` / ``f^{rr}``
+      of each image (``result['part_features']``).
+    - Neighbour sets are exact top-``k`` (``torch.topk``), the memories are
+      static during the epoch (``momentum_update=False``); with
+      ``momentum_update=True`` an image's entries follow its plain view's
+      global and own-stripe part features.
+    - A missing channel-augmented view simply leaves the intersection and
+      unions without it.
+
+    Args:
+        feat_dim (int): Global feature dimension. Defaults to 2048.
+        num_parts (int): Parts; 0 for the global terms only. Defaults to 0.
+        part_dim (int, optional): Part feature dimension. Defaults to
+            ``feat_dim``.
+        k (int): Neighbours per set. Defaults to 30.
+        temperature (float): τ. Defaults to 0.05.
+        momentum (float): μ of the optional memory update. Defaults to 0.1.
+        momentum_update (bool): Update the instance memories during the
+            epoch. Defaults to False (reference).
+        loss_weight (float): λ of Eq. 30. Defaults to 0.5.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 feat_dim: int = 2048,
+                 num_parts: int = 0,
+                 part_dim: Optional[int] = None,
+                 k: int = 30,
+                 temperature: float = 0.05,
+                 momentum: float = 0.1,
+                 momentum_update: bool = False,
+                 loss_weight: float = 0.5,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if k < 1:
+            raise ValueError(f'k must be >= 1, got {k}')
+        self.num_parts = num_parts
+        self.k = k
+        self.temperature = temperature
+        self.loss_weight = loss_weight
+        memory = dict(
+            type='InstanceMemory',
+            feat_dim=feat_dim,
+            num_parts=num_parts,
+            part_dim=part_dim,
+            momentum=momentum,
+            momentum_update=momentum_update)
+        self.memory_visible = MODELS.build(memory)
+        self.memory_infrared = MODELS.build(memory)
+
+    @property
+    def memories(self) -> Dict[str, torch.nn.Module]:
+        """The visible and infrared instance memories."""
+        return dict(visible=self.memory_visible, infrared=self.memory_infrared)
+
+    def update_clusters(self, result: dict) -> None:
+        """Intra-modality labels only: GPCR is inactive until an
+        association exists, the memories are emptied."""
+        for memory in self.memories.values():
+            memory.reset(torch.zeros(0, memory.feat_dim))
+
+    def update_associations(self, result: dict) -> None:
+        """Fill both memories with the epoch's non-outlier features.
+
+        Args:
+            result (dict): ``features`` (N, D), ``labels`` (N,) (``-1``
+                outliers, left out), ``infrared`` (N,) bool and, for the
+                part terms, ``part_features`` (N, P, C).
+        """
+        feats = torch.as_tensor(result['features'])
+        labels = torch.as_tensor(np.asarray(result['labels']))
+        infrared = torch.as_tensor(
+            np.asarray(result['infrared']), dtype=torch.bool)
+        parts = result.get('part_features') if self.num_parts else None
+        if parts is not None:
+            parts = torch.as_tensor(parts)
+        elif self.num_parts:
+            warnings.warn(f'GPCRHead(num_parts={self.num_parts}) got no '
+                          "result['part_features']: part terms skipped "
+                          'this epoch')
+        for name, memory in self.memories.items():
+            mask = (labels >= 0) & (infrared == (name == 'infrared'))
+            index = torch.nonzero(mask).flatten()
+            memory.reset(
+                feats[index.to(feats.device)],
+                index,
+                part_features=None
+                if parts is None else parts[index.to(parts.device)])
+
+    def _bank(self, bank: torch.Tensor) -> torch.Tensor:
+        # the memory may change in place (momentum_update) before backward
+        return bank.clone() if self.memory_visible.momentum_update else bank
+
+    def global_positives(
+            self, logits: torch.Tensor,
+            present: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Cross-modality intersection (Eq. 16-17) in one memory.
+
+        Args:
+            logits (Tensor): ``(3, M, N)`` similarities of the members'
+                global features to the memory.
+            present (Tensor): ``(3, M)`` whether each member exists.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``(3, M, N)`` top-``k`` set of each
+            member and ``(M, N)`` positives shared by a pair's members (the
+            intersection over its present members).
+        """
+        neighbours = topk_mask(logits, self.k)
+        return neighbours, (neighbours | ~present[..., None]).all(0)
+
+    def part_positives(self, logits: torch.Tensor, present: torch.Tensor,
+                       neighbours: torch.Tensor) -> torch.Tensor:
+        """Mutual correction (Eq. 21-23) in one part memory.
+
+        Args:
+            logits (Tensor): ``(3, 3, M, P, N)`` similarities of the aligned
+                part features ``[query member, map member]`` to the memory.
+            present (Tensor): ``(3, M)`` whether each member exists.
+            neighbours (Tensor): ``(3, M, N)`` global top-``k`` sets of the
+                members in the same modality's global memory.
+
+        Returns:
+            Tensor: ``(3, 3, M, P, N)`` positives: the union of the top-``k``
+            sets of the same query over the two other maps, intersected
+            with the query image's global set (empty for absent
+            combinations).
+        """
+        both = present[:, None] & present[None]
+        part_nbrs = topk_mask(logits, self.k) & both[..., None, None]
+        others = torch.stack([
+            part_nbrs[:, [j for j in range(3) if j != t]].any(1)
+            for t in range(3)
+        ], 1)
+        return others & neighbours[:, None, :, None] & \
+            both[..., None, None]
+
+    def loss(
+            self,
+            feats: torch.Tensor,
+            data_samples: List[VIReIDDataSample],
+            pairs: Optional[torch.Tensor] = None,
+            part_feats: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        """GPCR losses of a paired batch.
+
+        Args:
+            feats (Tensor): ``(B, D)`` global features of the rows.
+            data_samples (list[VIReIDDataSample]): One per row.
+            pairs (Tensor, optional): ``(M, 3)``; defaults to
+                :func:`pair_rows`.
+            part_feats (Tensor, optional): ``(3, 3, M, P, C)`` aligned part
+                features (:meth:`FGSALHead.aligned_features`); without them
+                only the global term is computed.
+
+        Returns:
+            dict: ``loss_global`` and, with part features and part
+            memories, ``loss_part`` (both weighted by ``loss_weight``;
+            zeros keeping the graph when no row has a positive).
+        """
+        if pairs is None:
+            pairs = pair_rows(data_samples)
+        pairs = pairs.to(feats.device)
+        zero = feats.sum() * 0
+        use_parts = part_feats is not None and self.num_parts > 0
+        losses = dict(loss_global=zero)
+        if use_parts:
+            losses['loss_part'] = zero + part_feats.sum() * 0
+        if not len(pairs):
+            return losses
+        present = (pairs >= 0).t()
+        rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
+        glob = F.normalize(feats[rows], dim=-1)  # (3, M, D)
+        both = present[:, None] & present[None]  # (3, 3, M)
+        parts = F.normalize(part_feats, dim=-1) if use_parts else None
+        global_terms, part_terms = [], []
+        for memory in self.memories.values():
+            if not memory.num_instances:
+                continue
+            bank = self._bank(memory.features).to(glob.dtype)
+            logits = glob @ bank.t() / self.temperature  # (3, M, N)
+            neighbours, shared = self.global_positives(logits, present)
+            nll, used = positive_nll(logits, shared.expand_as(logits), present)
+            if used.any():
+                global_terms.append(nll[used].mean())
+            if parts is None or not memory.has_parts:
+                continue
+            part_bank = self._bank(memory.part_features).to(parts.dtype)
+            logits = torch.einsum('qtmpc,npc->qtmpn', parts,
+                                  part_bank) / self.temperature
+            positives = self.part_positives(logits, present, neighbours)
+            rows_ok = both[..., None].expand(logits.shape[:-1])
+            nll, used = positive_nll(logits, positives, rows_ok)
+            count = used.sum((0, 1, 2))  # per part
+            if count.any():
+                per_part = (nll * used).sum((0, 1, 2)) / count.clamp(min=1)
+                part_terms.append(per_part[count > 0].mean())
+        if global_terms:
+            losses['loss_global'] = self.loss_weight * sum(global_terms)
+        if use_parts and part_terms:
+            losses['loss_part'] = self.loss_weight * sum(part_terms)
+        self._update(feats, data_samples, pairs, part_feats)
+        return losses
+
+    def _update(self, feats: torch.Tensor,
+                data_samples: List[VIReIDDataSample], pairs: torch.Tensor,
+                part_feats: Optional[torch.Tensor]) -> None:
+        if not self.memory_visible.momentum_update:
+            return
+        index = torch.tensor([s.sample_idx for s in data_samples],
+                             device=feats.device)
+        for member, memory in ((0, self.memory_visible),
+                               (2, self.memory_infrared)):
+            row = pairs[:, member]
+            own = None if part_feats is None else part_feats[member, member]
+            memory.update(index[row], feats[row].detach(),
+                          None if own is None else own.detach())

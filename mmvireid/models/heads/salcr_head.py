@@ -1,0 +1,183 @@
+"""SALCR's training head: DAGL + FGSAL + GPCR."""
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from mmengine.model import BaseModule
+
+from mmvireid.registry import MODELS
+from mmvireid.structures import VIReIDDataSample
+from ..utils.batch_pairing import pair_rows
+
+
+@MODELS.register_module()
+class SALCRHead(BaseModule):
+    """Global dual contrast plus part and instance terms of SALCR.
+
+    ``L = L_dagl + L_fgsal + λ L_gpcr`` (Eq. 30,
+    https://arxiv.org/abs/2504.19244): ``global_head`` (e.g.
+    :class:`DualMemoryContrastHead` with ``cross_modal=True``) gives the
+    DAGL losses on every batch; ``part_head`` (:class:`FGSALHead`) and
+    ``instance_head`` (:class:`GPCRHead`, whose ``loss_weight`` is λ) are
+    added once cross-modal labels exist (after
+    :meth:`update_associations`) and the batch has cross-modal pairs
+    (:func:`pair_rows`). Pairs sharing no pseudo-label in either label
+    space (the paper's "potential positive pair" condition; never the case
+    with the paired sampler) are dropped.
+
+    Loss keys: the global head's as they are, ``loss_part_*`` for FGSAL and
+    ``loss_gpcr_*`` for GPCR. Without ``part_head``, GPCR uses the global
+    positives only. The model passes the backbone maps to
+    :meth:`loss` because :attr:`uses_feature_maps` is True.
+
+    Args:
+        global_head (dict): Config of the global (DAGL) head.
+        part_head (dict, optional): Config of the FGSAL head.
+        instance_head (dict, optional): Config of the GPCR head; its
+            ``num_parts`` / ``part_dim`` default to the part head's.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    uses_feature_maps = True
+
+    def __init__(self,
+                 global_head: dict,
+                 part_head: Optional[dict] = None,
+                 instance_head: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.global_head = MODELS.build(global_head)
+        self.part_head = MODELS.build(part_head) if part_head else None
+        if instance_head is not None:
+            instance_head = dict(instance_head)
+            if self.part_head is not None:
+                instance_head.setdefault('num_parts', self.part_head.num_parts)
+                instance_head.setdefault('part_dim',
+                                         self.part_head.in_channels)
+            self.instance_head = MODELS.build(instance_head)
+        else:
+            self.instance_head = None
+        self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
+        self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ('labels', 'cross_labels'):
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def has_associations(self) -> bool:
+        """Whether cross-modal labels exist."""
+        return bool((self.cross_labels >= 0).any())
+
+    def _positive_pairs(self, pairs: torch.Tensor,
+                        data_samples: List[VIReIDDataSample]) -> torch.Tensor:
+        """Pairs whose members share a label in either label space."""
+        index = torch.tensor([s.sample_idx for s in data_samples],
+                             device=self.labels.device)
+        vis = index[pairs[:, 0].to(index.device)]
+        ir = index[pairs[:, 2].to(index.device)]
+        lab_v, cross_v = self.labels[vis], self.cross_labels[vis]
+        lab_r, cross_r = self.labels[ir], self.cross_labels[ir]
+        keep = ((lab_v >= 0) & (lab_v == cross_r)) | \
+            ((lab_r >= 0) & (lab_r == cross_v))
+        return pairs[keep.to(pairs.device)]
+
+    def loss(
+            self,
+            global_feats: torch.Tensor,
+            data_samples: List[VIReIDDataSample],
+            feat_maps: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        """All SALCR losses of a batch.
+
+        Args:
+            global_feats (Tensor): ``(B, D)`` global (BN-neck) features.
+            data_samples (list[VIReIDDataSample]): One per row.
+            feat_maps (Tensor, optional): ``(B, C, H, W)`` backbone maps,
+                required by the part head.
+
+        Returns:
+            dict: The global head's losses, then ``loss_part_*`` and
+            ``loss_gpcr_*`` when active.
+        """
+        losses = dict(self.global_head.loss(global_feats, data_samples))
+        if (self.part_head is None and self.instance_head is None) or \
+                not self.has_associations:
+            return losses
+        pairs = self._positive_pairs(pair_rows(data_samples), data_samples)
+        if not len(pairs):
+            return losses
+        aligned = None
+        if self.part_head is not None:
+            if feat_maps is None:
+                raise ValueError('SALCRHead with a part_head needs the '
+                                 'backbone feature maps (feat_maps)')
+            aligned, present = self.part_head.aligned_features(
+                feat_maps, pairs)
+            losses.update(
+                _prefixed(
+                    self.part_head.loss_by_feat(aligned, present, pairs,
+                                                data_samples), 'part'))
+        if self.instance_head is not None:
+            losses.update(
+                _prefixed(
+                    self.instance_head.loss(
+                        global_feats, data_samples, pairs, part_feats=aligned),
+                    'gpcr'))
+        return losses
+
+    def part_features(self, feat_map: torch.Tensor) -> torch.Tensor:
+        """Own-stripe part features ``(B, P, C)`` of the part head."""
+        if self.part_head is None:
+            raise RuntimeError('SALCRHead has no part_head: part features '
+                               'cannot be extracted')
+        return self.part_head.part_features(feat_map)
+
+    def update_clusters(self, result: dict) -> None:
+        """New intra-modality labels (no association yet) to every
+        sub-head."""
+        self.labels = _as_long(result['labels'], self.labels.device)
+        self.cross_labels = torch.full_like(self.labels, -1)
+        for head in self._sub_heads():
+            if hasattr(head, 'update_clusters'):
+                head.update_clusters(result)
+
+    def update_associations(self, result: dict) -> None:
+        """Cross-modal labels (and possibly re-assigned intra labels) to
+        every sub-head."""
+        self.labels = _as_long(result['labels'], self.labels.device)
+        self.cross_labels = _as_long(result['cross_labels'],
+                                     self.labels.device)
+        for head in self._sub_heads():
+            if hasattr(head, 'update_associations'):
+                head.update_associations(result)
+
+    def reinit_part_modules(self) -> None:
+        """Fresh FGSAL parameters (part prototypes, part BN): the stage
+        switch."""
+        if self.part_head is not None:
+            self.part_head.reset_parameters()
+
+    def _sub_heads(self) -> list:
+        return [
+            h for h in (self.global_head, self.part_head, self.instance_head)
+            if h is not None
+        ]
+
+
+def _prefixed(losses: Dict[str, torch.Tensor],
+              name: str) -> Dict[str, torch.Tensor]:
+    """``loss_x`` -> ``loss_<name>_x``."""
+    return {
+        f'loss_{name}_{k[5:] if k.startswith("loss_") else k}': v
+        for k, v in losses.items()
+    }
+
+
+def _as_long(values, device) -> torch.Tensor:
+    if isinstance(values, torch.Tensor):
+        return values.to(device=device, dtype=torch.long)
+    return torch.as_tensor(np.asarray(values), dtype=torch.long).to(device)

@@ -1,0 +1,178 @@
+"""Cluster memories of part features, one bank per part."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+from mmvireid.registry import MODELS
+
+
+def occurrence_rank(index: torch.Tensor) -> torch.Tensor:
+    """How many earlier entries of ``index`` hold the same value.
+
+    ``occurrence_rank([3, 1, 3, 3]) == [0, 0, 1, 2]``.
+    """
+    if not index.numel():
+        return index.clone()
+    order = torch.argsort(index, stable=True)
+    _, counts = torch.unique_consecutive(index[order], return_counts=True)
+    starts = torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    rank = torch.empty_like(index)
+    rank[order] = torch.arange(len(index), device=index.device) - starts
+    return rank
+
+
+@torch.no_grad()
+def momentum_update_(bank: torch.Tensor,
+                     index: torch.Tensor,
+                     features: torch.Tensor,
+                     momentum: float,
+                     dim: int = 0) -> None:
+    """In-place momentum update of L2-normalised entries, in batch order.
+
+    For ``i = 0, 1, ...``: ``e <- momentum * e + (1 - momentum) *
+    features[i]``, ``e <- e / |e|`` with ``e`` the entry ``index[i]`` of
+    ``bank`` along ``dim``. Identical to the one-sample-at-a-time loop of
+    Cluster-Contrast (later samples of an entry see the earlier updates),
+    but vectorised: round ``r`` updates the ``r``-th occurrence of every
+    entry at once, so the loop runs over the largest multiplicity, not
+    over the samples.
+
+    Args:
+        bank (Tensor): Memory, modified in place.
+        index (Tensor): ``(B,)`` entries to update.
+        features (Tensor): ``(B, *bank.movedim(dim, 0).shape[1:])``.
+        momentum (float): Weight of the OLD entry.
+        dim (int): Dimension of ``bank`` indexed by ``index``.
+    """
+    if not index.numel():
+        return
+    view = bank.movedim(dim, 0)
+    index = index.to(bank.device)
+    features = F.normalize(features.detach(), dim=-1).to(bank)
+    rank = occurrence_rank(index)
+    for r in range(int(rank.max()) + 1):
+        sel = rank == r
+        idx = index[sel]
+        view[idx] = F.normalize(
+            momentum * view[idx] + (1 - momentum) * features[sel], dim=-1)
+
+
+@MODELS.register_module()
+class PartMemory(BaseModule):
+    """One cluster memory per part, all in one label space.
+
+    The part-level memories of SALCR's FGSAL (Eq. 12-15,
+    https://arxiv.org/abs/2504.19244): prototypes ``(P, K, D)`` start at
+    the normalised part centroids of each cluster (:meth:`reset`) and
+    follow the momentum rule of :class:`ClusterMemory` (``momentum``
+    weights the OLD prototype, Eq. 7)::
+
+        M_p[y] <- momentum * M_p[y] + (1 - momentum) * f_p ;
+        M_p[y] <- M_p[y] / |M_p[y]|
+
+    All parts are handled at once (no per-part Python list).
+
+    Args:
+        num_parts (int): Number of parts ``P``.
+        feat_dim (int): Feature dimension ``D``.
+        temperature (float): τ of the contrastive loss. Defaults to 0.05.
+        momentum (float): μ, weight of the old prototype. Defaults to 0.1.
+    """
+
+    def __init__(self,
+                 num_parts: int,
+                 feat_dim: int,
+                 temperature: float = 0.05,
+                 momentum: float = 0.1,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.num_parts = num_parts
+        self.feat_dim = feat_dim
+        self.temperature = temperature
+        self.momentum = momentum
+        self.register_buffer('prototypes', torch.zeros(num_parts, 0, feat_dim))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + 'prototypes'
+        if key in state_dict:
+            self.prototypes = torch.empty_like(state_dict[key]).to(
+                self.prototypes.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def num_clusters(self) -> int:
+        """Number of prototypes per part."""
+        return self.prototypes.size(1)
+
+    def _check(self, part_feats: torch.Tensor) -> None:
+        if part_feats.dim() != 3 or part_feats.shape[1:] != (self.num_parts,
+                                                             self.feat_dim):
+            raise ValueError(
+                f'part features of shape (N, {self.num_parts}, '
+                f'{self.feat_dim}) expected, got {tuple(part_feats.shape)}')
+
+    @torch.no_grad()
+    def reset(self, part_feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Prototypes = normalised part centroids of clusters 0..K-1.
+
+        Args:
+            part_feats (Tensor): ``(N, P, D)`` part features.
+            labels (Tensor): ``(N,)`` cluster labels, ``-1`` ignored.
+        """
+        self._check(part_feats)
+        labels = torch.as_tensor(labels, device=part_feats.device).long()
+        kept = labels >= 0
+        num = int(labels[kept].max()) + 1 if kept.any() else 0
+        sums = part_feats.new_zeros(num, self.num_parts, self.feat_dim)
+        sums.index_add_(0, labels[kept],
+                        F.normalize(part_feats[kept], dim=-1).to(sums))
+        protos = F.normalize(sums, dim=-1).transpose(0, 1).contiguous()
+        self.prototypes = protos.to(self.prototypes.device)
+
+    @torch.no_grad()
+    def update(self, part_feats: torch.Tensor, labels: torch.Tensor) -> None:
+        """Momentum update with (detached) part features, in batch order.
+
+        Rows labelled ``-1`` or beyond the bank are skipped.
+        """
+        labels = labels.to(self.prototypes.device)
+        valid = (labels >= 0) & (labels < self.num_clusters)
+        momentum_update_(
+            self.prototypes,
+            labels[valid],
+            part_feats[valid.to(part_feats.device)],
+            self.momentum,
+            dim=1)
+
+    def loss(self, part_feats: torch.Tensor,
+             labels: torch.Tensor) -> torch.Tensor:
+        """Cross entropy of ``f_p · M_pᵀ / τ``, averaged over the parts.
+
+        Rows labelled ``-1`` (outliers, no association) or beyond the bank
+        are ignored; with no valid row the loss is a zero that keeps the
+        graph.
+
+        Args:
+            part_feats (Tensor): ``(B, P, D)`` part features (normalised
+                here).
+            labels (Tensor): ``(B,)`` cluster labels.
+
+        Returns:
+            Tensor: Scalar loss.
+        """
+        self._check(part_feats)
+        labels = labels.to(part_feats.device)
+        valid = (labels >= 0) & (labels < self.num_clusters)
+        if not valid.any():
+            return part_feats.sum() * 0
+        # a copy: update() changes the bank in place before backward runs
+        prototypes = self.prototypes.clone().to(part_feats.dtype)
+        logits = torch.einsum('bpd,pkd->pbk',
+                              F.normalize(part_feats[valid], dim=-1),
+                              prototypes) / self.temperature
+        # every part has the same rows: the mean over P x B rows is the
+        # mean over parts of the per-part means
+        return F.cross_entropy(
+            logits.flatten(0, 1), labels[valid].repeat(self.num_parts))
