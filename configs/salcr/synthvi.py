@@ -100,6 +100,9 @@ model = dict(
         part_head=dict(type='FGSALHead', in_channels=feat_dim, num_parts=3),
         # GPCR: instance memories, lambda = 0.5
         instance_head=dict(type='GPCRHead', k=10, loss_weight=0.5)))
+# part parameters get no gradient in stage 1 (DDP must not wait for them)
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=True)
 
 # SynthVI has ~19 visible / ~12 infrared images per id: smaller k1 and eps
 # than SYSU's 30 / 0.6 (shared/docs/synthvi.md, lesson 5).

@@ -93,13 +93,14 @@ def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
         if launcher == 'pytorch' and not torch_dist.is_initialized():
             # mmengine's init_dist would select a CUDA device first
             torch_dist.init_process_group('gloo')
-        # CPU DistributedDataParallel takes no device ids
-        cfg.setdefault(
-            'model_wrapper_cfg',
-            dict(
-                type='MMDistributedDataParallel',
-                device_ids=None,
-                broadcast_buffers=False))
+        # CPU DistributedDataParallel takes no device ids (a config's own
+        # wrapper settings, e.g. find_unused_parameters, are kept)
+        wrapper = dict(
+            cfg.get('model_wrapper_cfg') or
+            dict(type='MMDistributedDataParallel'))
+        wrapper['device_ids'] = None
+        wrapper.setdefault('broadcast_buffers', False)
+        cfg.model_wrapper_cfg = wrapper
     if threads is not None:
         if threads < 1:
             raise ValueError(f'--threads must be >= 1, got {threads}')

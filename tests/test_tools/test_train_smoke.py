@@ -39,11 +39,24 @@ def test_smoke_training_runs_the_whole_loop(tmp_path):
     ] + data_options(data))
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
-    # the hooks fired every epoch and the association started at epoch 2
+    # the hooks fired every epoch; the stage switch at epoch 2 started the
+    # association and the SALCR terms (parts, instances)
     assert len(re.findall(r'epoch \d clustering: visible: \d+ clusters',
                           log)) == 3
     assert len(re.findall(r'epoch \d association: infrared->visible',
                           log)) == 2
+    assert 'epoch 2: stage switch (part modules re-initialised, optimiser ' \
+        "state cleared, sampler mode 'paired')" in log
+    stage1 = re.findall(r'Epoch\(train\) \[1\]\[\d/4\].*', log)
+    stage2 = re.findall(r'Epoch\(train\) \[3\]\[\d/4\].*', log)
+    assert stage1 and not any('loss_part' in line for line in stage1)
+    for key in ('loss_cross_visible', 'loss_part_visible',
+                'loss_part_infrared', 'loss_gpcr_global', 'loss_gpcr_part'):
+        values = [
+            float(v) for line in stage2
+            for v in re.findall(key + r': ([0-9.]+)', line)
+        ]
+        assert len(values) == 4 and all(0 < v < 1e3 for v in values), key
     # losses are finite and logged each iteration
     losses = [float(x) for x in re.findall(r' loss: ([0-9.]+)', log)]
     assert len(losses) >= 10 and all(v == v and v < 1e4 for v in losses)
@@ -92,7 +105,9 @@ def test_two_cpu_processes_get_the_same_pseudo_labels(tmp_path):
 
 
 def test_resume_after_interruption_continues_exactly(tmp_path):
-    """Killed after epoch 2 + --resume == uninterrupted, weights and mAP."""
+    """Stopped after epoch 1 (before the stage switch), resumed to epoch 2
+    (through the switch), stopped, resumed to the end (after the switch):
+    the same weights, memories, labels and mAP as an uninterrupted run."""
     data = tmp_path / 'synthvi'
     train = [
         sys.executable,
@@ -103,20 +118,25 @@ def test_resume_after_interruption_continues_exactly(tmp_path):
     assert full.returncode == 0, (full.stdout + full.stderr)[-3000:]
     part = tmp_path / 'part'
     first = run(train + ['--work-dir', str(part)] + data_options(data) +
-                ['train_cfg.max_epochs=2'])
+                ['train_cfg.max_epochs=1'])
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
-    resumed = run(
-        train +
-        ['--work-dir',
-         str(part), '--resume',
-         str(part / 'epoch_2.pth')] + data_options(data))
-    log = resumed.stdout + resumed.stderr
-    assert resumed.returncode == 0, log[-3000:]
-    assert 'resumed epoch: 2' in log
+    for epoch, max_epochs in ((1, 2), (2, 3)):
+        resumed = run(train + [
+            '--work-dir',
+            str(part), '--resume',
+            str(part / f'epoch_{epoch}.pth')
+        ] + data_options(data) + [f'train_cfg.max_epochs={max_epochs}'])
+        log = resumed.stdout + resumed.stderr
+        assert resumed.returncode == 0, log[-3000:]
+        assert f'resumed epoch: {epoch}' in log
+        assert ('stage switch' in log) == (epoch == 1)
     want = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_3.pth'))
     got = load_checkpoint_file(str(part / 'epoch_3.pth'))
+    assert any('part_head' in key for key in want['state_dict'])
     for key, value in want['state_dict'].items():
         assert torch.equal(value, got['state_dict'][key]), key
+    assert torch.equal(want['clustering']['labels'],
+                       got['clustering']['labels'])
     mAP = re.findall(r'synthvi-all/mAP: ([0-9.]+)', full.stdout + full.stderr)
     assert mAP and mAP[-1] == re.findall(r'synthvi-all/mAP: ([0-9.]+)',
                                          log)[-1]
