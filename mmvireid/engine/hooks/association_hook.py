@@ -1,4 +1,5 @@
 """Cross-modal label association by optimal transport (SALCR's DAGL)."""
+import time
 from typing import Optional
 
 import numpy as np
@@ -74,7 +75,9 @@ class AssociationHook(Hook):
             raise RuntimeError(
                 'AssociationHook needs the features of this epoch; cluster '
                 'every epoch (ClusteringHook interval=1) when associating')
+        start = time.perf_counter()
         self.result = self.associate(clusters)
+        self.result['seconds'] = time.perf_counter() - start
         self._log(runner, clusters, self.result)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
@@ -186,4 +189,5 @@ class AssociationHook(Hook):
             parts.append(f'{name} accuracy {acc:.3f} (chance {chance:.4f})')
         if parts:
             runner.logger.info(f'epoch {runner.epoch + 1} association: ' +
-                               '; '.join(parts))
+                               '; '.join(parts) +
+                               f' [{result["seconds"]:.1f} s]')

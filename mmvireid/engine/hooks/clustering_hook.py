@@ -1,4 +1,5 @@
 """Per-epoch pseudo-labelling by k-reciprocal Jaccard distance + DBSCAN."""
+import time
 from typing import Dict, Optional, Union
 
 import numpy as np
@@ -131,6 +132,7 @@ class ClusteringHook(Hook):
             test_cfg = {}
         saved = test_cfg.get('part_features', False)
         test_cfg['part_features'] = self.extract_part_features
+        start = time.perf_counter()
         try:
             out = extract_features(runner.model, self.dataloader,
                                    self.show_progress)
@@ -158,6 +160,7 @@ class ClusteringHook(Hook):
                     min_samples=self.min_samples,
                     k1=self.k1,
                     k2=self.k2)
+        extracted = time.perf_counter()
         shared = [labels]
         broadcast_object_list(shared)
         labels = shared[0]
@@ -166,7 +169,10 @@ class ClusteringHook(Hook):
             infrared=out['infrared'].numpy(),
             features=out['features'],
             pids=out['pids'].numpy(),
-            epoch=runner.epoch)
+            epoch=runner.epoch,
+            seconds=dict(
+                extraction=extracted - start,
+                clustering=time.perf_counter() - extracted))
         if 'part_features' in out:
             result['part_features'] = out['part_features']
         self._log(runner, result, split)
@@ -187,8 +193,14 @@ class ClusteringHook(Hook):
                 f'{stats["num_outliers"]} outliers of {len(index)}, purity '
                 f'{stats["purity"]:.3f}, NMI {stats["nmi"]:.3f} '
                 f'({stats["num_ids"]} true ids)')
+        seconds = result['seconds']
+        for key, value in seconds.items():
+            runner.message_hub.update_scalar(f'clustering/{key}_seconds',
+                                             value)
         runner.logger.info(f'epoch {runner.epoch + 1} clustering: ' +
-                           '; '.join(parts))
+                           '; '.join(parts) +
+                           f' [extraction {seconds["extraction"]:.1f} s, '
+                           f'Jaccard + DBSCAN {seconds["clustering"]:.1f} s]')
         for modality in MODALITIES:
             if result[f'num_clusters_{modality}'] == 0:
                 runner.logger.warning(
