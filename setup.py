@@ -81,6 +81,8 @@ if __name__ == '__main__':
             'lite': parse_requirements('mminstall'),
             'faiss-cpu': ['faiss-cpu>=1.7.4'],
             'faiss-gpu': ['faiss-gpu>=1.7.2'],
+            'demo': parse_requirements('demo') +
+            parse_requirements('mminstall'),
             'tests': parse_requirements('tests') +
             parse_requirements('mminstall'),
         },

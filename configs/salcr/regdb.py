@@ -14,21 +14,21 @@ test_pipeline = [
     dict(type='PackVIReIDInputs'),
 ]
 cmfp_k = 8
-train_dataset = dict(
-    _delete_=True,
+regdb_train = dict(
     type='RegDB',
     data_root=data_root,
     split='train',
     trial=trial,
     pipeline={{_base_.train_pipeline}})
 train_dataloader = dict(
-    sampler=dict(iters_per_epoch=100), dataset=train_dataset)
+    sampler=dict(iters_per_epoch=100),
+    dataset=dict(_delete_=True, **regdb_train))
 extract_dataloader = dict(
     batch_size=128,
     num_workers=8,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(train_dataset, pipeline=test_pipeline))
+    dataset=dict(regdb_train, pipeline=test_pipeline))
 test_dataloader = dict(
     dataset=dict(
         _delete_=True,

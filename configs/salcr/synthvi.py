@@ -90,6 +90,12 @@ extract_dataloader = dict(
 test_dataloader = dict(
     batch_size=128, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = test_dataloader
+# SALCR, and SALCR + CMFP(te) (test-time propagation, k_te = 10)
+val_evaluator = [
+    dict(type='VIReIDMetric'),
+    dict(type='VIReIDMetric', cmfp_k=10, prefix='cmfp-te'),
+]
+test_evaluator = val_evaluator
 
 model = dict(
     head=dict(

@@ -262,7 +262,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     block = '\n'.join([
         f'Produced by `{command}` on '
         f'{datetime.date.today().isoformat()}, {os.cpu_count()} CPU cores '
-        f'({platform.processor() or platform.machine()}), seeds '
+        f'({platform.machine()}), seeds '
         f'{", ".join(map(str, args.seeds))}; SynthVI default generator, '
         'SYSU all-search protocol (mean of 10 trials), IR→visible.', '',
         table, ''

@@ -138,6 +138,7 @@ class ClusteringHook(Hook):
                                    self.show_progress)
         finally:
             test_cfg['part_features'] = saved
+        extracted = time.perf_counter()
         labels = np.full(len(out['pids']), -1, dtype=np.int64)
         rank, _ = get_dist_info()
         split = split_by_modality(out['infrared'])
@@ -160,7 +161,6 @@ class ClusteringHook(Hook):
                     min_samples=self.min_samples,
                     k1=self.k1,
                     k2=self.k2)
-        extracted = time.perf_counter()
         shared = [labels]
         broadcast_object_list(shared)
         labels = shared[0]

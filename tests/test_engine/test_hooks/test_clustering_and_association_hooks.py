@@ -1,5 +1,6 @@
 """ClusteringHook + AssociationHook + CrossModalClusterSampler in a Runner."""
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
@@ -135,3 +136,43 @@ def test_labels_are_saved_in_checkpoints(sysu_root, tmp_path):
     hook.result = None
     hook.after_load_checkpoint(runner, ckpt)
     assert (hook._restored['labels'] == saved['labels'].numpy()).all()
+
+
+def test_ground_truth_labels_and_association(sysu_root, tmp_path):
+    """The ceiling options: true ids replace clusters and association."""
+    runner = make_runner(sysu_root, str(tmp_path / 'work'), max_epochs=1)
+    clustering, association = [
+        h for h in runner.hooks
+        if type(h).__name__ in ('ClusteringHook', 'AssociationHook')
+    ]
+    clustering.label_source = 'ground_truth'
+    association.ground_truth = True
+    # random features: DBSCAN could not recover the ids from them
+    runner.model.forward = _random_features(runner.model.forward)
+    runner.train()
+    dataset = runner.train_dataloader.dataset
+    pids = dataset.get_pids()
+    infrared = dataset.get_modalities() == 'infrared'
+    labels = runner.model.clusters['labels']
+    cross = runner.model.associations['cross_labels']
+    for own, other in ((infrared, ~infrared), (~infrared, infrared)):
+        _, expected = np.unique(pids[own], return_inverse=True)
+        assert (labels[own] == expected).all()
+        for i in np.flatnonzero(own):
+            assert set(pids[other][labels[other] == cross[i]]) == {pids[i]}
+    log = open(runner.logger.log_file).read()
+    assert 'infrared->visible accuracy 1.000' in log
+    with pytest.raises(ValueError, match='label_source'):
+        type(clustering)(extract_dataloader={}, label_source='kmeans')
+
+
+def _random_features(forward):
+
+    def wrapped(inputs, data_samples=None, mode='tensor'):
+        out = forward(inputs, data_samples, mode)
+        if mode == 'predict':
+            for s in out:
+                s.pred_feature = torch.randn(16)
+        return out
+
+    return wrapped
