@@ -24,6 +24,11 @@ def test_model_index_is_valid_and_shipped():
     assert isinstance(index['Import'], list)
     for metafile in index['Import']:
         assert osp.isfile(osp.join(ROOT, metafile)), metafile
+        meta = load(osp.join(ROOT, metafile))
+        collections = {c['Name'] for c in meta['Collections']}
+        for model in meta['Models']:
+            assert model['In Collection'] in collections, model['Name']
+            assert osp.isfile(osp.join(ROOT, model['Config'])), model['Name']
     shipped = osp.join(osp.dirname(mmvireid.__file__), '.mim',
                        'model-index.yml')
     assert load(shipped) == index
