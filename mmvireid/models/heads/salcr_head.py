@@ -8,10 +8,11 @@ from mmengine.model import BaseModule
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from ..utils.batch_pairing import pair_rows
+from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 @MODELS.register_module()
-class SALCRHead(BaseModule):
+class SALCRHead(ResizableBuffersMixin, BaseModule):
     """Global dual contrast plus part and instance terms of SALCR.
 
     ``L = L_dagl + L_fgsal + λ L_gpcr`` (Eq. 30,
@@ -38,6 +39,8 @@ class SALCRHead(BaseModule):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    resizable_buffers = ('labels', 'cross_labels')
+
     uses_feature_maps = True
 
     def __init__(self,
@@ -59,13 +62,6 @@ class SALCRHead(BaseModule):
             self.instance_head = None
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ('labels', 'cross_labels'):
-            key = prefix + name
-            if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def has_associations(self) -> bool:

@@ -6,10 +6,11 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 @MODELS.register_module()
-class ClusterMemory(BaseModule):
+class ClusterMemory(ResizableBuffersMixin, BaseModule):
     """One L2-normalised prototype per cluster (Cluster-Contrast memory).
 
     Prototypes start at the cluster centroids (:meth:`reset`) and follow
@@ -32,6 +33,8 @@ class ClusterMemory(BaseModule):
         momentum (float): μ, weight of the old prototype. Defaults to 0.1.
     """
 
+    resizable_buffers = ('prototypes', )
+
     def __init__(self,
                  feat_dim: int,
                  temperature: float = 0.05,
@@ -42,13 +45,6 @@ class ClusterMemory(BaseModule):
         self.temperature = temperature
         self.momentum = momentum
         self.register_buffer('prototypes', torch.zeros(0, feat_dim))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + 'prototypes'
-        if key in state_dict:
-            self.prototypes = torch.empty_like(state_dict[key]).to(
-                self.prototypes.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def num_clusters(self) -> int:

@@ -6,11 +6,12 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from ..utils.resizable_buffers import ResizableBuffersMixin
 from .part_memory import momentum_update_
 
 
 @MODELS.register_module()
-class InstanceMemory(BaseModule):
+class InstanceMemory(ResizableBuffersMixin, BaseModule):
     """L2-normalised features of every (non-outlier) image of an epoch.
 
     SALCR's GPCR instance memories (``M_I^v``, ``M_I^r`` and the part banks
@@ -36,6 +37,8 @@ class InstanceMemory(BaseModule):
             Defaults to False (reference behaviour).
     """
 
+    resizable_buffers = ('features', 'part_features', 'indices')
+
     def __init__(self,
                  feat_dim: int,
                  num_parts: int = 0,
@@ -53,15 +56,6 @@ class InstanceMemory(BaseModule):
         self.register_buffer('part_features',
                              torch.zeros(0, num_parts, self.part_dim))
         self.register_buffer('indices', torch.zeros(0, dtype=torch.long))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ('features', 'part_features', 'indices'):
-            key = prefix + name
-            if key in state_dict:
-                setattr(
-                    self, name,
-                    torch.empty_like(state_dict[key]).to(self.features.device))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def num_instances(self) -> int:

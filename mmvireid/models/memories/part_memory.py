@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 def occurrence_rank(index: torch.Tensor) -> torch.Tensor:
@@ -60,7 +61,7 @@ def momentum_update_(bank: torch.Tensor,
 
 
 @MODELS.register_module()
-class PartMemory(BaseModule):
+class PartMemory(ResizableBuffersMixin, BaseModule):
     """One cluster memory per part, all in one label space.
 
     The part-level memories of SALCR's FGSAL (Eq. 12-15,
@@ -81,6 +82,8 @@ class PartMemory(BaseModule):
         momentum (float): μ, weight of the old prototype. Defaults to 0.1.
     """
 
+    resizable_buffers = ('prototypes', )
+
     def __init__(self,
                  num_parts: int,
                  feat_dim: int,
@@ -93,13 +96,6 @@ class PartMemory(BaseModule):
         self.temperature = temperature
         self.momentum = momentum
         self.register_buffer('prototypes', torch.zeros(num_parts, 0, feat_dim))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + 'prototypes'
-        if key in state_dict:
-            self.prototypes = torch.empty_like(state_dict[key]).to(
-                self.prototypes.device)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def num_clusters(self) -> int:
