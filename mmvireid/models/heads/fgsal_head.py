@@ -1,17 +1,18 @@
 """SALCR's Fine-Grained Semantic-Aligned Learning (FGSAL)."""
-import math
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from ..utils.batch_pairing import pair_rows
+from ..utils.label_tensor import as_long_tensor
 from ..utils.resizable_buffers import ResizableBuffersMixin
+from ..utils.stripe_attention import (sigmoid_part_queries, stripe_attention,
+                                      stripe_masks)
 
 #: members of a pair, in the order of :func:`pair_rows`' columns
 MEMBERS = ('visible', 'augmented', 'infrared')
@@ -130,47 +131,6 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
         return bool((self.cross_labels >= 0).any())
 
     # ---------------------------------------------------------- features
-    def _stripes(self, height: int, width: int,
-                 device: torch.device) -> torch.Tensor:
-        """``(P, H*W)`` mask of the pixels of each horizontal stripe."""
-        if height < self.num_parts:
-            raise ValueError(f'a feature map of height {height} cannot be '
-                             f'cut into {self.num_parts} stripes')
-        chunks = torch.tensor_split(torch.arange(height), self.num_parts)
-        part_of_row = torch.cat(
-            [torch.full((len(c), ), i) for i, c in enumerate(chunks)])
-        part_of_pixel = part_of_row.repeat_interleave(width).to(device)
-        return part_of_pixel[None] == torch.arange(
-            self.num_parts, device=device)[:, None]
-
-    def _queries(self, pixels: torch.Tensor,
-                 stripes: torch.Tensor) -> torch.Tensor:
-        """Eq. 9: ``(..., HW, C)`` pixels -> ``(..., P, C)`` queries."""
-        scores = torch.einsum('...nc,pc->...pn', pixels,
-                              self.part_prototypes.to(pixels.dtype))
-        # σ(s) / Σ σ(s) computed as softmax(log σ(s)): same value, no
-        # underflow of σ for very negative scores
-        weights = torch.softmax(
-            F.logsigmoid(scores).masked_fill(~stripes, float('-inf')), -1)
-        return weights @ pixels
-
-    def _attend(self, queries: torch.Tensor, pixels: torch.Tensor,
-                stripes: torch.Tensor) -> torch.Tensor:
-        """Eq. 10-11 for every (query member, map member) combination.
-
-        Args:
-            queries (Tensor): ``(Q, M, P, C)``.
-            pixels (Tensor): ``(T, M, HW, C)``.
-            stripes (Tensor): ``(P, HW)`` stripe masks.
-
-        Returns:
-            Tensor: ``(Q, T, M, P, C)``.
-        """
-        scores = torch.einsum('qmpc,tmnc->qtmpn', queries, pixels) / \
-            math.sqrt(pixels.size(-1))
-        attn = torch.softmax(scores.masked_fill(~stripes, float('-inf')), -1)
-        return torch.einsum('qtmpn,tmnc->qtmpc', attn, pixels)
-
     def _norm(self, part_feats: torch.Tensor) -> torch.Tensor:
         """Part BN of ``(R, P, C)`` features."""
         if self.bn is None:
@@ -190,9 +150,11 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             Tensor: ``(B, P, C)`` part features (not normalised).
         """
         b, _, h, w = feat_map.shape
-        stripes = self._stripes(h, w, feat_map.device)
+        stripes = stripe_masks(self.num_parts, h, w, feat_map.device)
         pixels = feat_map.flatten(2).transpose(1, 2)[None]
-        feats = self._attend(self._queries(pixels, stripes), pixels, stripes)
+        feats = stripe_attention(
+            sigmoid_part_queries(pixels, self.part_prototypes, stripes),
+            pixels, stripes)
         return self._norm(feats[0, 0])
 
     def aligned_features(
@@ -215,9 +177,11 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
         present = (pairs >= 0).t()
         rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
         _, _, h, w = feat_maps.shape
-        stripes = self._stripes(h, w, feat_maps.device)
+        stripes = stripe_masks(self.num_parts, h, w, feat_maps.device)
         pixels = feat_maps.flatten(2).transpose(1, 2)[rows]
-        aligned = self._attend(self._queries(pixels, stripes), pixels, stripes)
+        aligned = stripe_attention(
+            sigmoid_part_queries(pixels, self.part_prototypes, stripes),
+            pixels, stripes)
         both = present[:, None] & present[None]
         if self.bn is not None:
             normed = torch.zeros_like(aligned)
@@ -303,7 +267,7 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
     def update_clusters(self, result: dict) -> None:
         """New intra-modality labels, no association yet: part terms are
         inactive and the part memories are emptied."""
-        self.labels = _as_long(result['labels'], self.labels.device)
+        self.labels = as_long_tensor(result['labels'], self.labels.device)
         self.cross_labels = torch.full_like(self.labels, -1)
         empty = self.part_prototypes.new_zeros(0, self.num_parts,
                                                self.in_channels)
@@ -322,20 +286,15 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             raise KeyError(
                 "FGSALHead.update_associations needs result['part_features']"
                 ': set extract_part_features=True in the ClusteringHook')
-        labels = _as_long(result['labels'], self.labels.device)
+        labels = as_long_tensor(result['labels'], self.labels.device)
         infrared = torch.as_tensor(
             np.asarray(result['infrared']), dtype=torch.bool)
         self.labels = labels
-        self.cross_labels = _as_long(result['cross_labels'], labels.device)
+        self.cross_labels = as_long_tensor(result['cross_labels'],
+                                           labels.device)
         part_feats = torch.as_tensor(result['part_features'])
         for space, mask in zip(SPACES, (~infrared, infrared)):
             mask = mask.to(part_feats.device)
             for query in SPACES:
                 self.memory(query, space).reset(part_feats[mask].float(),
                                                 labels.to(mask.device)[mask])
-
-
-def _as_long(values, device) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.to(device=device, dtype=torch.long)
-    return torch.as_tensor(np.asarray(values), dtype=torch.long).to(device)

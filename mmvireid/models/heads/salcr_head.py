@@ -1,13 +1,13 @@
 """SALCR's training head: DAGL + FGSAL + GPCR."""
 from typing import Dict, List, Optional
 
-import numpy as np
 import torch
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from ..utils.batch_pairing import pair_rows
+from ..utils.label_tensor import as_long_tensor
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
@@ -135,7 +135,7 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
     def update_clusters(self, result: dict) -> None:
         """New intra-modality labels (no association yet) to every
         sub-head."""
-        self.labels = _as_long(result['labels'], self.labels.device)
+        self.labels = as_long_tensor(result['labels'], self.labels.device)
         self.cross_labels = torch.full_like(self.labels, -1)
         for head in self._sub_heads():
             if hasattr(head, 'update_clusters'):
@@ -144,9 +144,9 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
     def update_associations(self, result: dict) -> None:
         """Cross-modal labels (and possibly re-assigned intra labels) to
         every sub-head."""
-        self.labels = _as_long(result['labels'], self.labels.device)
-        self.cross_labels = _as_long(result['cross_labels'],
-                                     self.labels.device)
+        self.labels = as_long_tensor(result['labels'], self.labels.device)
+        self.cross_labels = as_long_tensor(result['cross_labels'],
+                                           self.labels.device)
         for head in self._sub_heads():
             if hasattr(head, 'update_associations'):
                 head.update_associations(result)
@@ -171,9 +171,3 @@ def _prefixed(losses: Dict[str, torch.Tensor],
         f'loss_{name}_{k[5:] if k.startswith("loss_") else k}': v
         for k, v in losses.items()
     }
-
-
-def _as_long(values, device) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.to(device=device, dtype=torch.long)
-    return torch.as_tensor(np.asarray(values), dtype=torch.long).to(device)

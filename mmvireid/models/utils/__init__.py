@@ -1,7 +1,8 @@
+from mmvireid.utils.knn import faiss_topk
 from .batch_pairing import pair_rows
 from .dbscan_clustering import (cluster_dbscan, describe_clusters,
                                 radius_graph, sparse_dbscan)
-from .jaccard_distance import faiss_topk, k_reciprocal_jaccard
+from .jaccard_distance import k_reciprocal_jaccard
 from .ot_association import (association_accuracy, association_chance,
                              cluster_centroids, dual_association,
                              majority_identity, reassign_to_centroids,

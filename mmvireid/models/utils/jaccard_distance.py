@@ -45,56 +45,9 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from mmvireid.utils.knn import topk_similarity
+from mmvireid.utils.knn import faiss_topk, topk_similarity
 
 KNN_BACKENDS = ('torch', 'faiss')
-
-
-def faiss_topk(feats: torch.Tensor,
-               k: int,
-               index_type: str = 'flat',
-               nlist: Optional[int] = None,
-               nprobe: int = 16) -> Tuple[np.ndarray, np.ndarray]:
-    """Inner-product k-NN of ``feats`` against itself with faiss.
-
-    ``'flat'`` (``IndexFlatIP``) is exact. ``'ivf'`` (``IndexIVFFlat``,
-    ``nlist`` lists, ``nprobe`` probed) is approximate: for millions of
-    images, where recall below 1 changes the clustering slightly. A faiss
-    GPU index is used when faiss has GPUs and ``feats`` is on CUDA.
-
-    Returns:
-        Tuple[np.ndarray, np.ndarray]: (N, k) float32 similarities
-        (descending) and int64 indices.
-    """
-    try:
-        import faiss
-    except ImportError as err:
-        raise ImportError(
-            "knn_backend='faiss' needs the faiss package: install faiss-cpu "
-            "or faiss-gpu, or use knn_backend='torch'") from err
-    x = np.ascontiguousarray(feats.detach().cpu().numpy(), dtype=np.float32)
-    dim = x.shape[1]
-    if index_type == 'flat':
-        index = faiss.IndexFlatIP(dim)
-    elif index_type == 'ivf':
-        nlist = nlist or max(1, int(4 * np.sqrt(len(x))))
-        index = faiss.IndexIVFFlat(
-            faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(x)
-        index.nprobe = nprobe
-    else:
-        raise ValueError(f"faiss_index must be 'flat' or 'ivf', got "
-                         f'{index_type!r}')
-    if feats.is_cuda and getattr(faiss, 'get_num_gpus', lambda: 0)() > 0:
-        resources = faiss.StandardGpuResources()
-        index = faiss.index_cpu_to_gpu(resources, feats.device.index or 0,
-                                       index)
-    index.add(x)
-    sims, ranks = index.search(x, k)
-    if (ranks < 0).any():
-        raise RuntimeError('faiss returned fewer than k neighbours for some '
-                           'rows: increase nprobe (or use the flat index)')
-    return sims, ranks.astype(np.int64)
 
 
 def _reciprocal(ranks: np.ndarray, k: int) -> sp.csr_matrix:

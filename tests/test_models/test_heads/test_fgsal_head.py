@@ -6,6 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmvireid.models.utils.stripe_attention import (sigmoid_part_queries,
+                                                    stripe_masks)
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from mmvireid.utils import register_all_modules
@@ -72,7 +74,8 @@ def test_query_and_attention_equal_hand_computation():
     feats = head.part_features(feat_map)
     assert feats.shape == (2, 3, 2)
     pixels = feat_map.flatten(2).transpose(1, 2)
-    queries = head._queries(pixels, head._stripes(4, 3, 'cpu'))
+    queries = sigmoid_part_queries(pixels, head.part_prototypes,
+                                   stripe_masks(3, 4, 3, 'cpu'))
     for b in range(2):
         for p in range(3):
             q = hand_query(head, feat_map[b], p)
