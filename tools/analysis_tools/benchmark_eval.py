@@ -6,15 +6,18 @@ visible gallery of 301 images, one per (identity, camera) pair drawn from
 a pool; features are identity centres plus a modality offset and isotropic
 noise on the unit sphere) and runs in the same invocation, over all trials:
 
-- ``eval ours``: distances ``-q @ g.T`` and the vectorised
-  :func:`mmvireid.evaluation.functional.eval_sysu` per trial;
+- ``eval ours``: distances as :class:`VIReIDMetric` computes them
+  (:class:`mmvireid.evaluation.functional.CMFPTrials`: the query x
+  gallery-pool similarities once, per trial the trial's columns) and the
+  vectorised :func:`mmvireid.evaluation.functional.eval_sysu` per trial;
 - ``eval baseline``: ``baselines/agw_eval_sysu.py``, the per-query Python
-  loop of the AGW / CAJ ``eval_sysu`` (on distances computed as ours
-  computes them, so that the two metrics see the same matrix);
-- ``CMFP ours``: test-time CMFP as :class:`VIReIDMetric` runs it: the
-  query-query top-k block once (:func:`intra_topk`), per trial
-  :func:`cross_modality_propagation` with it, distances and ``eval_sysu``;
-  once over all trials and once over the first trial only;
+  loop of the AGW / CAJ ``eval_sysu`` (on distances ``-q @ g.T`` of the
+  normalised features, per trial: the matrix ours ranks, bit for bit on
+  MKL, so that the two metrics see the same matrix);
+- ``CMFP ours``: test-time CMFP as :class:`VIReIDMetric` runs it
+  (:class:`CMFPTrials`: the Gram matrices and the query block once, per
+  trial only sparse work of order Nq x 301 x k) and ``eval_sysu``; once
+  over all trials and once over the first trial only;
 - ``CMFP baseline``: per trial everything recomputed densely
   (``baselines/salcr_dense_cmfp.py``), then the looped evaluation.
 
@@ -119,18 +122,19 @@ def evaluate_ours(data: dict,
     """Per-trial ``[CMC..., mAP, mINP]`` the way :class:`VIReIDMetric`
     computes them (its ``_distance`` and ``eval_sysu``), and the seconds
     spent in the metric alone."""
-    from mmvireid.evaluation.functional import (cross_modality_propagation,
-                                                eval_sysu, intra_topk)
-    q_feat = torch.from_numpy(data['q_feat'])
-    pool = torch.from_numpy(data['pool_feat'])
-    query_topk = None if cmfp_k is None else intra_topk(q_feat, cmfp_k)
+    from mmvireid.evaluation.functional import CMFPTrials, eval_sysu
+    trials = data['trials'][:num_trials]
+    # the metric stacks the features of the trials' galleries only
+    pool, trial_rows = np.unique(trials, return_inverse=True)
+    distances = CMFPTrials(
+        torch.from_numpy(data['q_feat']),
+        torch.from_numpy(data['pool_feat'][pool]),
+        trial_rows.reshape(trials.shape),
+        k=cmfp_k)
     rows, metric_seconds = [], 0.
-    for trial in data['trials'][:num_trials]:
-        q, g = q_feat, pool[torch.from_numpy(trial)]
-        if cmfp_k is not None:
-            q, g = cross_modality_propagation(
-                q, g, k=cmfp_k, topk_aa=query_topk)
-        distmat = (-q @ g.t()).numpy()
+    for t, trial in enumerate(trials):
+        distmat = (distances.plain(t)
+                   if cmfp_k is None else distances.cmfp(t)).numpy()
         tic = time.perf_counter()
         cmc, mAP, mINP = eval_sysu(distmat, data['q_pid'],
                                    data['pool_pid'][trial], data['q_cam'],
@@ -155,6 +159,8 @@ def evaluate_baseline(
         g = torch.from_numpy(data['pool_feat'][trial])
         if cmfp_k is not None:
             q, g = dense_cmfp(q, g, cmfp_k)
+        else:  # normalised (again) as ours does; dense_cmfp normalises
+            q, g = F.normalize(q, dim=1), F.normalize(g, dim=1)
         # the distance expression of ours (the reference's np.matmul rounds
         # differently and can swap near-tied ranks, which is no metric bug)
         distmat = (-q @ g.t()).numpy()

@@ -17,6 +17,10 @@ nothing (it stays an all-zero row instead of producing NaN).
 Only top-k lists are ever built (chunked :func:`topk_similarity`); the
 propagation is a sparse-dense product, so memory is ``O((Na + Nb) * k)``
 besides the features.
+
+:class:`CMFPTrials` evaluates many galleries (SYSU-MM01's 10 trials) against
+one query set without a per-trial ``Nq x Ng x D`` product: everything a trial
+needs is read from similarity (Gram) matrices computed once.
 """
 from typing import Optional, Tuple
 
@@ -37,17 +41,21 @@ def _block_weights(values: Tensor) -> Tensor:
                        torch.zeros_like(values))
 
 
+def _sparse_rows(weights: Tensor, indices: Tensor, num_cols: int) -> Tensor:
+    """Sparse (N, num_cols) matrix with ``weights[i]`` at ``indices[i]``."""
+    num_rows, k = indices.shape
+    rows = torch.arange(num_rows, device=indices.device).repeat_interleave(k)
+    return torch.sparse_coo_tensor(
+        torch.stack([rows, indices.reshape(-1)]),
+        weights.reshape(-1),
+        size=(num_rows, num_cols),
+        check_invariants=False)  # indices come from topk: in range
+
+
 def _propagate_block(topk: TopK, source: Tensor) -> Tensor:
     """``W @ source`` for the sparse row-normalised top-k block ``W``."""
     values, indices = topk
-    weights = _block_weights(values)
-    num_rows, k = indices.shape
-    rows = torch.arange(num_rows, device=indices.device).repeat_interleave(k)
-    block = torch.sparse_coo_tensor(
-        torch.stack([rows, indices.reshape(-1)]),
-        weights.reshape(-1),
-        size=(num_rows, source.size(0)),
-        check_invariants=False)  # indices come from topk: in range
+    block = _sparse_rows(_block_weights(values), indices, source.size(0))
     return torch.sparse.mm(block, source)
 
 

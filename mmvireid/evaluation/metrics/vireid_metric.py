@@ -8,8 +8,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from mmvireid.registry import METRICS
-from ..functional import (cross_modality_propagation, eval_regdb, eval_sysu,
-                          intra_topk, k_reciprocal_rerank)
+from ..functional import CMFPTrials, eval_regdb, eval_sysu, k_reciprocal_rerank
 
 RANKS = (1, 5, 10, 20)
 
@@ -23,8 +22,10 @@ class VIReIDMetric(BaseMetric):
     gallery image of every trial, each once. The metric gathers the
     features of all ranks, L2-normalises them, then for each trial ranks
     that trial's gallery (SYSU: re-sampled per trial; RegDB: one trial) and
-    reports the mean over trials. Values are percentages; the functional
-    core works in fractions.
+    reports the mean over trials. The query-gallery similarities (and,
+    with CMFP, the query block) are computed once for all trials
+    (:class:`~mmvireid.evaluation.functional.CMFPTrials`). Values are
+    percentages; the functional core works in fractions.
 
     Keys are ``<prefix>/R1``, ``R5``, ``R10``, ``R20``, ``mAP``, ``mINP``;
     with ``cmfp_k`` also ``cmfp-R1`` ... (test-time CMFP, SALCR Eq. 28-29);
@@ -97,26 +98,30 @@ class VIReIDMetric(BaseMetric):
         if len(query) != len(meta['query_indices']):
             raise ValueError(f'features of {len(meta["query_indices"])} '
                              f'queries expected, got {len(query)}')
-        q_feat = F.normalize(torch.stack([r['feature'] for r in query]), dim=1)
+        q_raw = torch.stack([r['feature'] for r in query])
         q_pid, q_cam = self._labels(query)
-        variants = {'': None}
-        query_topk = None
+        variants = {'': 'plain'}
         if self.cmfp_k is not None:
             variants['cmfp-'] = 'cmfp'
-            # the query set is the same in every trial: its q-q block once
-            query_topk = intra_topk(q_feat, self.cmfp_k)
         if self.rerank is not None:
             variants['rerank-'] = 'rerank'
+        # the query set is the same in every trial and the galleries come
+        # from one pool: similarities (and the CMFP query block) once
+        trials = meta['gallery_trials']
+        pool = sorted({i for indices in trials for i in indices})
+        g_raw = torch.stack([by_idx[i]['feature'] for i in pool])
+        position = {i: p for p, i in enumerate(pool)}
+        trial_rows = [[position[i] for i in indices] for indices in trials]
+        distances = CMFPTrials(q_raw, g_raw, trial_rows, k=self.cmfp_k)
         sums: Dict[str, np.ndarray] = {}
-        num_trials = len(meta['gallery_trials'])
-        for trial, gallery_indices in enumerate(meta['gallery_trials']):
+        num_trials = len(trials)
+        for trial, gallery_indices in enumerate(trials):
             gallery = [by_idx[i] for i in gallery_indices]
-            g_feat = F.normalize(
-                torch.stack([r['feature'] for r in gallery]), dim=1)
             g_pid, g_cam = self._labels(gallery)
             line = []
             for key, variant in variants.items():
-                distmat = self._distance(q_feat, g_feat, variant, query_topk)
+                distmat = self._distance(distances, trial, variant, q_raw,
+                                         g_raw[trial_rows[trial]])
                 scores = self._evaluate(meta, distmat, q_pid, g_pid, q_cam,
                                         g_cam)
                 sums[key] = sums.get(key, 0) + scores
@@ -146,16 +151,16 @@ class VIReIDMetric(BaseMetric):
         return (np.array([r['pid'] for r in records]),
                 np.array([r['camid'] for r in records]))
 
-    def _distance(self, q_feat: torch.Tensor, g_feat: torch.Tensor,
-                  variant: Optional[str],
-                  query_topk: Optional[tuple]) -> np.ndarray:
-        """Distance matrix (smaller is closer) of one variant."""
+    def _distance(self, distances: CMFPTrials, trial: int, variant: str,
+                  q_raw: torch.Tensor, g_raw: torch.Tensor) -> np.ndarray:
+        """Distance matrix (smaller is closer) of one variant and trial."""
         if variant == 'rerank':
-            return k_reciprocal_rerank(q_feat, g_feat, **self.rerank)
+            return k_reciprocal_rerank(
+                F.normalize(q_raw, dim=1), F.normalize(g_raw, dim=1),
+                **self.rerank)
         if variant == 'cmfp':
-            q_feat, g_feat = cross_modality_propagation(
-                q_feat, g_feat, k=self.cmfp_k, topk_aa=query_topk)
-        return (-q_feat @ g_feat.t()).numpy()
+            return distances.cmfp(trial).numpy()
+        return distances.plain(trial).numpy()
 
     def _evaluate(self, meta: dict, distmat: np.ndarray, q_pid, g_pid, q_cam,
                   g_cam) -> np.ndarray:
