@@ -27,10 +27,8 @@ otherwise.
 """
 import argparse
 import importlib.util
-import multiprocessing as mp
 import os
 import os.path as osp
-import resource
 import sys
 import tempfile
 import time
@@ -41,6 +39,11 @@ import torch
 import torch.nn.functional as F
 
 HERE = osp.dirname(osp.abspath(__file__))
+bench = importlib.util.module_from_spec(
+    importlib.util.spec_from_file_location(
+        'benchmark_utils', osp.join(HERE, 'benchmark_utils.py')))
+bench.__spec__.loader.exec_module(bench)
+load_baseline = bench.load_baseline
 
 
 def sysu_like_features(num: int,
@@ -67,28 +70,14 @@ def sysu_like_features(num: int,
     return F.normalize(feats, dim=1).numpy()
 
 
-def load_baseline():
-    """Import ``baselines/cluster_contrast_jaccard.py`` (not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        'cluster_contrast_jaccard',
-        osp.join(HERE, 'baselines', 'cluster_contrast_jaccard.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rss_mib() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
 def _run_variant(variant: str, path: str, args: dict, conn) -> None:
     """Child process body: load features, time ``variant``, send back."""
     from mmvireid.models.utils import k_reciprocal_jaccard, sparse_dbscan
     from mmvireid.utils.knn import topk_similarity
-    baseline = load_baseline() if variant == 'baseline' else None
+    baseline = bench.load_baseline(
+        'cluster_contrast_jaccard') if variant == 'baseline' else None
     feats = torch.from_numpy(np.load(path))
-    start_rss = _rss_mib()
+    start_rss = bench.rss_mib()
     tic = time.perf_counter()
     labels, split = None, None
     if variant == 'knn':
@@ -103,7 +92,7 @@ def _run_variant(variant: str, path: str, args: dict, conn) -> None:
         split = time.perf_counter() - tic
         labels = baseline.dense_dbscan(dist, args['eps'], args['min_samples'])
     seconds = time.perf_counter() - tic
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = bench.peak_mib()
     conn.send(
         dict(
             seconds=seconds,
@@ -111,28 +100,6 @@ def _run_variant(variant: str, path: str, args: dict, conn) -> None:
             labels=labels,
             peak_mib=peak - start_rss))
     conn.close()
-
-
-def measure(variant: str,
-            path: str,
-            args: dict,
-            in_process: bool = False) -> dict:
-    """Run one variant in a spawned child (or, without memory figures, in
-    this process) and return its measurements."""
-    if in_process:
-        parent, child = mp.Pipe(duplex=False)
-        _run_variant(variant, path, args, child)
-        result = parent.recv()
-        result['peak_mib'] = float('nan')
-        return result
-    ctx = mp.get_context('spawn')
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_variant, args=(variant, path, args, child))
-    proc.start()
-    child.close()
-    result = parent.recv()
-    proc.join()
-    return result
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -207,7 +174,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not args.skip_baseline:
                 variants.append('baseline')
             for variant in variants:
-                row[variant] = measure(variant, path, params, args.quick)
+                row[variant] = bench.measure(_run_variant, variant, path,
+                                             params, args.quick)
             if 'baseline' in row:
                 row['same'] = same_partition(row['ours']['labels'],
                                              row['baseline']['labels'])

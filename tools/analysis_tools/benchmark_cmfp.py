@@ -34,10 +34,8 @@ association labels must be identical; exit code 1 otherwise.
 """
 import argparse
 import importlib.util
-import multiprocessing as mp
 import os
 import os.path as osp
-import resource
 import sys
 import tempfile
 import time
@@ -48,6 +46,11 @@ import torch
 import torch.nn.functional as F
 
 HERE = osp.dirname(osp.abspath(__file__))
+bench = importlib.util.module_from_spec(
+    importlib.util.spec_from_file_location(
+        'benchmark_utils', osp.join(HERE, 'benchmark_utils.py')))
+bench.__spec__.loader.exec_module(bench)
+load_baseline = bench.load_baseline
 TOLERANCE = 1e-5
 Modalities = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -92,20 +95,6 @@ def sysu_like_modalities(num_visible: int,
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
-def load_baseline(name: str):
-    """Import ``baselines/<name>.py`` (not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(HERE, 'baselines', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _rss_mib() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
 def _run_variant(variant: str, tmp: str, args: dict, conn) -> None:
     """Child process body: load inputs, time ``variant``, send back."""
     from mmvireid.evaluation.functional import cross_modality_propagation
@@ -118,7 +107,7 @@ def _run_variant(variant: str, tmp: str, args: dict, conn) -> None:
     f_r = torch.from_numpy(np.load(osp.join(tmp, f'{prefix}_r.npy')))
     l_v = np.load(osp.join(tmp, 'labels_v.npy'))
     l_r = np.load(osp.join(tmp, 'labels_r.npy'))
-    start_rss = _rss_mib()
+    start_rss = bench.rss_mib()
     k, result = args['k'], {}
     tic = time.perf_counter()
     if variant == 'knn':
@@ -128,7 +117,7 @@ def _run_variant(variant: str, tmp: str, args: dict, conn) -> None:
         if variant == 'cmfp-ours':
             new_v, new_r = cross_modality_propagation(f_v, f_r, k)
         else:
-            new_v, new_r = load_baseline('salcr_dense_cmfp').dense_cmfp(
+            new_v, new_r = bench.load_baseline('salcr_dense_cmfp').dense_cmfp(
                 f_v, f_r, k)
         result['outputs'] = (new_v, new_r)
     elif variant in ('ot-ours', 'ot-pot'):
@@ -144,39 +133,17 @@ def _run_variant(variant: str, tmp: str, args: dict, conn) -> None:
             reference_stop=variant == 'ot-ours')
         result['labels'] = tuple(np.asarray(c) for c in cross)
     else:
-        result['labels'] = load_baseline(
+        result['labels'] = bench.load_baseline(
             'salcr_dense_sinkhorn').dense_dual_association(
                 f_v.numpy(), l_v, f_r.numpy(), l_r, args['lambda_ot'])
     seconds = time.perf_counter() - tic
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = bench.peak_mib()
     if 'outputs' in result:
         name = variant.split('-')[1]
         for suffix, feats in zip('vr', result.pop('outputs')):
             np.save(osp.join(tmp, f'{name}_{suffix}.npy'), feats.numpy())
     conn.send(dict(seconds=seconds, peak_mib=peak - start_rss, **result))
     conn.close()
-
-
-def measure(variant: str,
-            tmp: str,
-            args: dict,
-            in_process: bool = False) -> dict:
-    """Run one variant in a spawned child (or, without memory figures, in
-    this process) and return its measurements."""
-    if in_process:
-        parent, child = mp.Pipe(duplex=False)
-        _run_variant(variant, tmp, args, child)
-        result = parent.recv()
-        result['peak_mib'] = float('nan')
-        return result
-    ctx = mp.get_context('spawn')
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_variant, args=(variant, tmp, args, child))
-    proc.start()
-    child.close()
-    result = parent.recv()
-    proc.join()
-    return result
 
 
 def max_difference(tmp: str) -> float:
@@ -245,7 +212,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not args.skip_baseline:
             variants += ['cmfp-baseline', 'ot-baseline']
         for variant in variants:
-            res[variant] = measure(variant, tmp, params, args.quick)
+            res[variant] = bench.measure(_run_variant, variant, tmp, params,
+                                         args.quick)
         if 'cmfp-baseline' in res:
             res['max_diff'] = max_difference(tmp)
             ok &= res['max_diff'] <= TOLERANCE

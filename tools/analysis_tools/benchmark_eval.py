@@ -34,10 +34,8 @@ and the baseline must be identical; exit code 1 otherwise.
 """
 import argparse
 import importlib.util
-import multiprocessing as mp
 import os
 import os.path as osp
-import resource
 import sys
 import tempfile
 import time
@@ -48,6 +46,11 @@ import torch
 import torch.nn.functional as F
 
 HERE = osp.dirname(osp.abspath(__file__))
+bench = importlib.util.module_from_spec(
+    importlib.util.spec_from_file_location(
+        'benchmark_utils', osp.join(HERE, 'benchmark_utils.py')))
+bench.__spec__.loader.exec_module(bench)
+load_baseline = bench.load_baseline
 VISIBLE_CAMS = (1, 2, 4, 5)
 MAP_TOLERANCE = 1e-12
 
@@ -107,15 +110,6 @@ def sysu_like_test_set(num_ids: int = 96,
         trials=trials)
 
 
-def load_baseline(name: str):
-    """Import ``baselines/<name>.py`` (not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(HERE, 'baselines', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def evaluate_ours(data: dict,
                   num_trials: int,
                   cmfp_k: Optional[int] = None) -> Tuple[np.ndarray, float]:
@@ -151,8 +145,8 @@ def evaluate_baseline(
     """Per-trial ``[CMC..., mAP, mINP]``, reference style: the looped
     metric and (with ``cmfp_k``) dense CMFP redone per trial; and the
     seconds spent in the metric alone."""
-    looped_eval_sysu = load_baseline('agw_eval_sysu').looped_eval_sysu
-    dense_cmfp = load_baseline('salcr_dense_cmfp').dense_cmfp
+    looped_eval_sysu = bench.load_baseline('agw_eval_sysu').looped_eval_sysu
+    dense_cmfp = bench.load_baseline('salcr_dense_cmfp').dense_cmfp
     rows, metric_seconds = [], 0.
     for trial in data['trials'][:num_trials]:
         q = torch.from_numpy(data['q_feat'])
@@ -182,25 +176,20 @@ def same_scores(a: np.ndarray, b: np.ndarray) -> bool:
             a[:, -2:], b[:, -2:], rtol=0, atol=MAP_TOLERANCE)
 
 
-def _rss_mib() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
-
-
 def _run_variant(variant: str, path: str, args: dict, conn) -> None:
     """Child process body: load the test set, time ``variant``, send back."""
     import mmvireid.evaluation.functional  # noqa: F401 (not timed)
-    load_baseline('agw_eval_sysu')
+    bench.load_baseline('agw_eval_sysu')
     with np.load(path) as npz:
         data = dict(npz)
-    start_rss = _rss_mib()
+    start_rss = bench.rss_mib()
     name, cmfp, trials = variant.split(':')
     run = evaluate_ours if name == 'ours' else evaluate_baseline
     tic = time.perf_counter()
     scores, metric = run(data, int(trials),
                          args['k'] if cmfp == 'cmfp' else None)
     seconds = time.perf_counter() - tic
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = bench.peak_mib()
     conn.send(
         dict(
             seconds=seconds,
@@ -208,28 +197,6 @@ def _run_variant(variant: str, path: str, args: dict, conn) -> None:
             peak_mib=peak - start_rss,
             scores=scores))
     conn.close()
-
-
-def measure(variant: str,
-            path: str,
-            args: dict,
-            in_process: bool = False) -> dict:
-    """Run one variant in a spawned child (or, without memory figures, in
-    this process) and return its measurements."""
-    if in_process:
-        parent, child = mp.Pipe(duplex=False)
-        _run_variant(variant, path, args, child)
-        result = parent.recv()
-        result['peak_mib'] = float('nan')
-        return result
-    ctx = mp.get_context('spawn')
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_run_variant, args=(variant, path, args, child))
-    proc.start()
-    child.close()
-    result = parent.recv()
-    proc.join()
-    return result
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -280,7 +247,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 args.noise,
                 seed=args.seed))
         res = {
-            v: measure(v, path, dict(k=args.k), args.quick)
+            v: bench.measure(_run_variant, v, path, dict(k=args.k), args.quick)
             for v in variants
         }
     ok = True
