@@ -35,7 +35,8 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
         global_head (dict): Config of the global (DAGL) head.
         part_head (dict, optional): Config of the FGSAL head.
         instance_head (dict, optional): Config of the GPCR head; its
-            ``num_parts`` / ``part_dim`` default to the part head's.
+            ``feat_dim`` defaults to the global head's, ``num_parts`` /
+            ``part_dim`` to the part head's.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -53,6 +54,8 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
         self.part_head = MODELS.build(part_head) if part_head else None
         if instance_head is not None:
             instance_head = dict(instance_head)
+            instance_head.setdefault('feat_dim',
+                                     global_head.get('feat_dim', 2048))
             if self.part_head is not None:
                 instance_head.setdefault('num_parts', self.part_head.num_parts)
                 instance_head.setdefault('part_dim',

@@ -93,6 +93,10 @@ class InstanceMemory(ResizableBuffersMixin, BaseModule):
                              'features')
         if len(torch.unique(indices)) != len(indices):
             raise ValueError('InstanceMemory.reset: duplicate indices')
+        if features.dim() != 2 or features.size(1) != self.feat_dim:
+            raise ValueError(f'InstanceMemory(feat_dim={self.feat_dim}) got '
+                             f'features of shape {tuple(features.shape)}; '
+                             'set feat_dim to the feature dimension')
         indices, order = torch.sort(indices.to(device))
         self.indices = indices
         self.features = F.normalize(

@@ -80,3 +80,9 @@ def test_bad_input_and_checkpoint():
     fresh.load_state_dict(memory.state_dict())
     assert torch.equal(fresh.part_features, memory.part_features)
     assert torch.equal(fresh.indices, memory.indices)
+
+
+def test_reset_names_a_feature_dimension_mismatch():
+    memory = MODELS.build(dict(type="InstanceMemory", feat_dim=8))
+    with pytest.raises(ValueError, match='feat_dim=8'):
+        memory.reset(torch.randn(4, 96))
