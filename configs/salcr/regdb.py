@@ -52,7 +52,8 @@ custom_hooks = [
     dict(
         type='AssociationHook',
         start_epoch={{_base_.switch_epoch}},
-        cmfp_k=cmfp_k),
+        cmfp_k=cmfp_k,
+        reference_stop=True),
     dict(type='EpochSeedHook'),
 ]
 val_evaluator = [

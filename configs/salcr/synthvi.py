@@ -126,6 +126,7 @@ custom_hooks = [
         centre_features=True,
         extract_part_features=True,
         show_progress=False),
+    # entropic OT solved to convergence by POT (the hook's default)
     dict(type='AssociationHook', start_epoch=switch_epoch, cmfp_k=10),
     dict(type='EpochSeedHook'),
 ]

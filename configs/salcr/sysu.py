@@ -102,7 +102,12 @@ custom_hooks = [
         k1=30,
         k2=6,
         extract_part_features=True),
-    dict(type='AssociationHook', start_epoch=switch_epoch, cmfp_k=cmfp_k),
+    # the reference's Sinkhorn stopping rule: the published association
+    dict(
+        type='AssociationHook',
+        start_epoch=switch_epoch,
+        cmfp_k=cmfp_k,
+        reference_stop=True),
     dict(type='EpochSeedHook'),
 ]
 val_evaluator = [

@@ -38,7 +38,13 @@ class AssociationHook(Hook):
         start_epoch (int): First epoch (0-based) that associates.
         lambda_ot (float): OT sharpness λ (kernel exp(−λ·cost)).
         cmfp_k (int, optional): ``k_tr`` of train-time CMFP; None skips it.
-        reference_stop (bool): The reference's Sinkhorn stopping rule.
+        reference_stop (bool): Stop Sinkhorn by the SALCR reference's rule
+            (column scaling changing by < 10 %, usually a few iterations)
+            instead of solving the entropic OT problem with POT to
+            convergence. Defaults to False (POT); the SYSU-MM01 / RegDB
+            configs set True to reproduce the published association. On
+            SynthVI the converged plan associated better (+3 mAP for
+            +DAGL, seeds 0 and 2).
         ground_truth (bool): Associate by the true ids instead (each
             instance gets the other modality's cluster of its identity): the
             supervised ceiling of an ablation, never an unsupervised result.
@@ -51,7 +57,7 @@ class AssociationHook(Hook):
                  start_epoch: int = 0,
                  lambda_ot: float = 5.0,
                  cmfp_k: Optional[int] = None,
-                 reference_stop: bool = True,
+                 reference_stop: bool = False,
                  ground_truth: bool = False) -> None:
         self.ground_truth = ground_truth
         self.start_epoch = start_epoch
