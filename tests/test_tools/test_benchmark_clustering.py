@@ -1,20 +1,16 @@
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
 
 import numpy as np
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_clustering.py')
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location('benchmark_clustering',
-                                                  SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/benchmark_clustering.py')
 
 
 def test_quick_run_gives_identical_labels():

@@ -1,4 +1,3 @@
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -6,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from tool_scripts import load_tool
 
 from mmvireid.evaluation import VIReIDMetric
 from mmvireid.evaluation.functional import eval_sysu
@@ -15,10 +15,7 @@ SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_eval.py')
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location('benchmark_eval', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools/benchmark_eval.py')
 
 
 def test_quick_run_gives_identical_metrics():

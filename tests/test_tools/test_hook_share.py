@@ -1,14 +1,11 @@
 """tools/analysis_tools/hook_share.py on a synthetic training log."""
-import importlib.util
 import os.path as osp
 
 import pytest
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'hook_share', osp.join(ROOT, 'tools', 'analysis_tools', 'hook_share.py'))
-hook_share = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(hook_share)
+hook_share = load_tool('analysis_tools/hook_share.py')
 
 LOG = """\
 2026/11/30 12:00:00 - mmengine - INFO - epoch 1 clustering: visible: 5 clusters [extraction 4.0 s, Jaccard + DBSCAN 1.0 s]

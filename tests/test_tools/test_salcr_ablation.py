@@ -1,24 +1,15 @@
 """tools/analysis_tools/salcr_ablation.py: reading runs, the table, the bar
 check and the README update (the training runs themselves are the demo's)."""
-import importlib.util
 import json
 import os
 import os.path as osp
 
 import pytest
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'tools', 'analysis_tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ablation = load('salcr_ablation')
+ablation = load_tool('analysis_tools/salcr_ablation.py')
 
 
 def fake_run(work_dir, mAP, assoc=None):

@@ -1,17 +1,13 @@
 """tools/analysis_tools/salcr_regdb_trials.py: commands and aggregation."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'salcr_regdb_trials',
-    osp.join(ROOT, 'tools', 'analysis_tools', 'salcr_regdb_trials.py'))
-trials = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(trials)
+trials = load_tool('analysis_tools/salcr_regdb_trials.py')
 CONFIG = osp.join(ROOT, 'configs', 'salcr', 'regdb.py')
 
 
