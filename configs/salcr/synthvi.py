@@ -10,8 +10,8 @@ _base_ = [
 ]
 data_root = 'data/synthvi'
 img_scale = (32, 64)  # (w, h)
-switch_epoch = 2  # epochs 0-1: DCL baseline (intra); 2-7: SALCR
-max_epochs = 8
+switch_epoch = 2  # epochs 0-1: DCL baseline (intra); 2-11: SALCR
+max_epochs = 12
 feat_dim = 96  # MobileNetV2 up to layer5
 
 # Views: as SALCR's reference (Resize, Pad+RandomCrop, HFlip), scaled down.
@@ -133,7 +133,7 @@ custom_hooks = [
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=5e-4))
-# 8 short epochs: no learning-rate decay (SALCR decays at 25% and 75% of
+# 12 short epochs: no learning-rate decay (SALCR decays at 25% and 75% of
 # its 80 epochs; here a decay only stops learning early)
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict()

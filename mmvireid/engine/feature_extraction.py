@@ -7,13 +7,15 @@ import torch.nn.functional as F
 from mmengine.dist import (broadcast, broadcast_object_list, collect_results,
                            get_dist_info)
 from mmengine.logging import print_log
+from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
 
 @torch.no_grad()
 def extract_features(model: torch.nn.Module,
                      dataloader,
-                     show_progress: bool = True) -> Dict[str, torch.Tensor]:
+                     show_progress: bool = True,
+                     amp: bool = False) -> Dict[str, torch.Tensor]:
     """Eval-mode features of every sample of ``dataloader.dataset``.
 
     Each rank runs ``model.test_step`` on its shard (the dataloader should
@@ -26,6 +28,9 @@ def extract_features(model: torch.nn.Module,
             ``pred_feature`` into the data samples.
         dataloader (DataLoader): Over the dataset to extract.
         show_progress (bool): Progress bar on rank 0.
+        amp (bool): Run the model under mixed precision (mmengine's
+            ``autocast``: float16 on CUDA, bfloat16 on CPU). The features
+            are returned in float32 either way. Defaults to False.
 
     Returns:
         dict: ``features`` (N, D) float32, L2-normalised; ``pids`` (N,) true
@@ -40,13 +45,9 @@ def extract_features(model: torch.nn.Module,
     results = []
     bar = ProgressBar(size) if show_progress and rank == 0 else None
     for data in dataloader:
-        for sample in model.test_step(data):
-            part = sample.get('pred_part_feature')
-            results.append(
-                (int(sample.sample_idx), sample.pred_feature.float().cpu(),
-                 int(sample.pid), bool(sample.modality == 'infrared'),
-                 int(sample.camid),
-                 None if part is None else part.float().cpu()))
+        with autocast(enabled=amp):
+            samples = model.test_step(data)
+        results.extend(_to_host(samples))
         if bar is not None:
             bar.update(len(data['inputs']) * world_size)
     model.train(was_training)
@@ -88,6 +89,22 @@ def extract_features(model: torch.nn.Module,
         f'({int(out["infrared"].sum())} infrared)',
         logger='current')
     return out
+
+
+def _to_host(samples: list) -> list:
+    """``(sample_idx, feature, pid, is_infrared, camid, part_feature)`` of
+    each sample, on the CPU in float32: one device-to-host copy per batch,
+    then a private copy per row (a row view would carry the whole batch
+    when gathered across ranks)."""
+    feats = torch.stack([s.pred_feature for s in samples]).float().cpu()
+    parts = None
+    if samples[0].get('pred_part_feature') is not None:
+        parts = torch.stack([s.pred_part_feature
+                             for s in samples]).float().cpu()
+    return [(int(s.sample_idx), feats[i].clone(), int(s.pid),
+             bool(s.modality == 'infrared'), int(s.camid),
+             None if parts is None else parts[i].clone())
+            for i, s in enumerate(samples)]
 
 
 def split_by_modality(infrared: torch.Tensor) -> Dict[str, np.ndarray]:

@@ -48,7 +48,45 @@ def test_features_of_every_sample_in_dataset_order(sysu_root):
     # same features as predicting one sample alone, in eval mode
     model.eval()
     one = model.test_step(pseudo_collate([dataset[7]]))[0].pred_feature
-    torch.testing.assert_close(out['features'][7],
-                               one / one.norm(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out['features'][7], one / one.norm(), atol=1e-5, rtol=1e-5)
     split = split_by_modality(out['infrared'])
     assert len(split['visible']) + len(split['infrared']) == len(dataset)
+
+
+def test_mixed_precision_extraction_returns_float32_close_to_fp32(sysu_root):
+    """amp=True runs the model under autocast (bfloat16 on CPU): the
+    features come back float32, normalised and close to the fp32 ones, and
+    the autocast really applied (they are not bit-identical)."""
+    dataset = SYSUMM01(
+        sysu_root,
+        split='train',
+        check_counts=False,
+        pipeline=[
+            dict(type='LoadVIReIDImage'),
+            dict(type='mmcv.Resize', scale=(16, 32), keep_ratio=False),
+            dict(type='PackVIReIDInputs')
+        ])
+    loader = DataLoader(
+        dataset,
+        batch_size=5,
+        sampler=DefaultSampler(dataset, shuffle=False),
+        collate_fn=pseudo_collate)
+    torch.manual_seed(0)
+    model = MODELS.build(
+        dict(
+            type='ReIDer',
+            backbone=dict(
+                type='mmpretrain.ResNet',
+                depth=18,
+                stem_channels=8,
+                base_channels=8,
+                out_indices=(3, ))))
+    full = extract_features(model, loader, show_progress=False)
+    mixed = extract_features(model, loader, show_progress=False, amp=True)
+    assert mixed['features'].dtype == torch.float32
+    torch.testing.assert_close(mixed['features'].norm(dim=1),
+                               torch.ones(len(dataset)))
+    cosine = (mixed['features'] * full['features']).sum(1)
+    assert cosine.min() > 0.99, cosine.min()
+    assert not torch.equal(mixed['features'], full['features'])

@@ -7,6 +7,7 @@ import torch
 from mmengine.dist import broadcast_object_list, get_dist_info
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.optim import AmpOptimWrapper
 from mmengine.runner import Runner
 
 from mmvireid.evaluation.functional import cluster_quality
@@ -61,6 +62,9 @@ class ClusteringHook(Hook):
             an ablation; never an unsupervised result). Features are still
             extracted (memories and association need them).
         show_progress (bool): Progress bar during extraction.
+        amp (bool, optional): Extract under mixed precision. ``None``
+            (default) follows the run: mixed precision when the optimiser
+            wrapper is an ``AmpOptimWrapper`` (``tools/train.py --amp``).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -75,7 +79,8 @@ class ClusteringHook(Hook):
                  centre_features: bool = False,
                  extract_part_features: bool = False,
                  label_source: str = 'dbscan',
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True,
+                 amp: Optional[bool] = None) -> None:
         if label_source not in LABEL_SOURCES:
             raise ValueError(f'label_source must be one of {LABEL_SOURCES},'
                              f' got {label_source!r}')
@@ -92,6 +97,7 @@ class ClusteringHook(Hook):
         self.centre_features = centre_features
         self.extract_part_features = extract_part_features
         self.show_progress = show_progress
+        self.amp = amp
         self.result: Optional[dict] = None
         self._restored: Optional[dict] = None
 
@@ -117,6 +123,13 @@ class ClusteringHook(Hook):
         self._restored = None
         self.apply(runner, self.result)
 
+    def uses_amp(self, runner: Runner) -> bool:
+        """Whether extraction runs under mixed precision (see ``amp``)."""
+        if self.amp is not None:
+            return self.amp
+        return isinstance(
+            getattr(runner, 'optim_wrapper', None), AmpOptimWrapper)
+
     def cluster(self, runner: Runner) -> dict:
         """Extract features and cluster each modality.
 
@@ -134,8 +147,11 @@ class ClusteringHook(Hook):
         test_cfg['part_features'] = self.extract_part_features
         start = time.perf_counter()
         try:
-            out = extract_features(runner.model, self.dataloader,
-                                   self.show_progress)
+            out = extract_features(
+                runner.model,
+                self.dataloader,
+                self.show_progress,
+                amp=self.uses_amp(runner))
         finally:
             test_cfg['part_features'] = saved
         extracted = time.perf_counter()

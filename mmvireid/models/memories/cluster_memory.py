@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from ..utils.momentum_update import momentum_update_
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
@@ -68,13 +69,17 @@ class ClusterMemory(ResizableBuffersMixin, BaseModule):
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        """Momentum update with (detached) features, in batch order."""
-        features = F.normalize(features.detach(), dim=1).to(self.prototypes)
-        for feat, label in zip(features, labels.tolist()):
-            if 0 <= label < self.num_clusters:
-                proto = self.momentum * self.prototypes[label] + \
-                    (1 - self.momentum) * feat
-                self.prototypes[label] = proto / proto.norm()
+        """Momentum update with (detached) features, in batch order.
+
+        Equal to updating one sample at a time (a later sample of a cluster
+        sees the earlier ones' update), vectorised over the clusters by
+        :func:`~mmvireid.models.utils.momentum_update_`. Labels outside
+        ``0..K-1`` (outliers) are skipped.
+        """
+        labels = torch.as_tensor(labels, device=self.prototypes.device)
+        valid = (labels >= 0) & (labels < self.num_clusters)
+        momentum_update_(self.prototypes, labels[valid],
+                         features[valid.to(features.device)], self.momentum)
 
     def loss(self, features: torch.Tensor,
              labels: torch.Tensor) -> torch.Tensor:

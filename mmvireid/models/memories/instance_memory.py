@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from ..utils.momentum_update import momentum_update_
 from ..utils.resizable_buffers import ResizableBuffersMixin
-from .part_memory import momentum_update_
 
 
 @MODELS.register_module()

@@ -3,6 +3,7 @@ from .batch_pairing import pair_rows
 from .dbscan_clustering import (cluster_dbscan, describe_clusters,
                                 radius_graph, sparse_dbscan)
 from .jaccard_distance import k_reciprocal_jaccard
+from .momentum_update import momentum_update_, occurrence_rank
 from .ot_association import (association_accuracy, association_chance,
                              cluster_centroids, dual_association,
                              majority_identity, reassign_to_centroids,
@@ -13,5 +14,5 @@ __all__ = [
     'radius_graph', 'describe_clusters', 'sinkhorn_association',
     'dual_association', 'cluster_centroids', 'reassign_to_centroids',
     'association_accuracy', 'association_chance', 'majority_identity',
-    'pair_rows'
+    'pair_rows', 'momentum_update_', 'occurrence_rank'
 ]

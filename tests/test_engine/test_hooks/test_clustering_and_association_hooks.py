@@ -176,3 +176,24 @@ def _random_features(forward):
         return out
 
     return wrapped
+
+
+def test_extraction_precision_follows_the_optimizer_wrapper():
+    """``amp=None`` extracts in mixed precision exactly when training does
+    (``AmpOptimWrapper``, i.e. ``tools/train.py --amp``); an explicit
+    ``amp`` wins."""
+    from types import SimpleNamespace
+
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    from mmvireid.engine.hooks import ClusteringHook
+    amp_run = SimpleNamespace(
+        optim_wrapper=AmpOptimWrapper.__new__(AmpOptimWrapper))
+    fp32_run = SimpleNamespace(
+        optim_wrapper=OptimWrapper(
+            torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)))
+    follow = ClusteringHook(extract_dataloader={})
+    assert follow.uses_amp(amp_run) and not follow.uses_amp(fp32_run)
+    assert ClusteringHook(extract_dataloader={}, amp=True).uses_amp(fp32_run)
+    assert not ClusteringHook(
+        extract_dataloader={}, amp=False).uses_amp(amp_run)

@@ -31,6 +31,23 @@ def test_momentum_weights_the_old_prototype_sequentially():
     torch.testing.assert_close(memory.prototypes[0], second)
 
 
+def test_batch_update_equals_one_sample_at_a_time():
+    """The vectorised update gives what the sample-by-sample loop of
+    Cluster-Contrast gives, with repeated clusters and outliers."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(40, 8, generator=g)
+    labels = torch.randint(-1, 5, (40, ), generator=g)
+    memory = MODELS.build(dict(type='ClusterMemory', feat_dim=8))
+    memory.reset(torch.randn(20, 8, generator=g), torch.arange(20) % 5)
+    expected = memory.prototypes.clone()
+    for feat, label in zip(F.normalize(feats, dim=1), labels.tolist()):
+        if label >= 0:
+            proto = 0.1 * expected[label] + 0.9 * feat
+            expected[label] = proto / proto.norm()
+    memory.update(feats, labels)
+    torch.testing.assert_close(memory.prototypes, expected)
+
+
 def test_loss_is_cross_entropy_over_valid_rows():
     memory = build(temperature=0.5)
     memory.reset(torch.eye(2), torch.tensor([0, 1]))

@@ -1,8 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from mmvireid.models.memories.part_memory import (momentum_update_,
-                                                  occurrence_rank)
+from mmvireid.models.utils import momentum_update_, occurrence_rank
 from mmvireid.registry import MODELS
 from mmvireid.utils import register_all_modules
 
