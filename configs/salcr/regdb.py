@@ -40,7 +40,10 @@ test_dataloader = dict(
         pipeline=test_pipeline))
 val_dataloader = test_dataloader
 custom_hooks = [
-    dict(type='StageSwitchHook', switch_epoch={{_base_.switch_epoch}}),
+    dict(
+        type='StageSwitchHook',
+        switch_epoch={{_base_.switch_epoch}},
+        train_pipeline={{_base_.stage2_pipeline}}),
     dict(
         type='ClusteringHook',
         extract_dataloader=extract_dataloader,

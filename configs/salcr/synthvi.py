@@ -14,8 +14,9 @@ switch_epoch = 2  # epochs 0-1: DCL baseline (intra); 2-11: SALCR
 max_epochs = 12
 feat_dim = 96  # MobileNetV2 up to layer5
 
-# Views: as SALCR's reference (Resize, Pad+RandomCrop, HFlip), scaled down.
-# mmcv's hue jitter overflows under numpy 2, so hue is not jittered here.
+# Views: as SALCR's reference (Resize, Pad+RandomCrop, HFlip), scaled down,
+# but without hue jitter and without LTG in stage 1 (both in sysu.py): the
+# SynthVI ablation of configs/salcr/README.md was measured this way.
 crop = [
     dict(type='mmcv.Resize', scale=img_scale, keep_ratio=False),
     dict(
@@ -25,11 +26,7 @@ crop = [
     dict(type='mmcv.RandomFlip', prob=0.5, direction='horizontal'),
 ]
 jitter = dict(
-    type='mmpretrain.ColorJitter',
-    brightness=0.5,
-    contrast=0.5,
-    saturation=0.5,
-    hue=0.)
+    type='ColorJitter', brightness=0.5, contrast=0.5, saturation=0.5, hue=0.)
 train_pipeline = [
     dict(type='LoadVIReIDImage'),
     dict(

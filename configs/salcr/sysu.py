@@ -17,7 +17,10 @@ max_epochs = 80
 feat_dim = 2048
 cmfp_k = 30
 
-# ColorJitter without hue: mmcv's hue jitter overflows under numpy 2.
+# Views as the reference: Resize, Pad+RandomCrop, HFlip; ColorJitter
+# (0.5, 0.5, 0.5, 0.5) on the CA and infrared views (mmvireid's ColorJitter:
+# mmpretrain's with a hue shift that works under numpy 2); LTG on the plain
+# visible view in stage 1 only (StageSwitchHook swaps the pipeline).
 crop = [
     dict(type='mmcv.Resize', scale=img_scale, keep_ratio=False),
     dict(
@@ -27,11 +30,14 @@ crop = [
     dict(type='mmcv.RandomFlip', prob=0.5, direction='horizontal'),
 ]
 jitter = dict(
-    type='mmpretrain.ColorJitter',
-    brightness=0.5,
-    contrast=0.5,
-    saturation=0.5,
-    hue=0.)
+    type='ColorJitter', brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5)
+erasing = dict(type='ChannelRandomErasing', prob=0.5)
+ltg = dict(type='LinearTransformationGenerator', prob=0.5)
+ca_view = crop + [jitter, erasing, dict(type='ChannelExchange')]
+infrared_views = crop + [
+    jitter, erasing, dict(type='ChannelAdapGray', prob=0.5)
+]
+# stage 1: plain visible view with LTG
 train_pipeline = [
     dict(type='LoadVIReIDImage'),
     dict(
@@ -40,20 +46,23 @@ train_pipeline = [
             dict(
                 type='mmpretrain.MultiView',
                 num_views=[1, 1],
-                transforms=[
-                    crop + [dict(type='ChannelRandomErasing', prob=0.5)],
-                    crop + [
-                        jitter,
-                        dict(type='ChannelRandomErasing', prob=0.5),
-                        dict(type='ChannelExchange'),
-                    ],
-                ])
+                transforms=[crop + [ltg, erasing], ca_view])
         ],
-        infrared=crop + [
-            jitter,
-            dict(type='ChannelRandomErasing', prob=0.5),
-            dict(type='ChannelAdapGray', prob=0.5),
-        ]),
+        infrared=infrared_views),
+    dict(type='PackVIReIDInputs'),
+]
+# stage 2 (from switch_epoch): the same without LTG
+stage2_pipeline = [
+    dict(type='LoadVIReIDImage'),
+    dict(
+        type='ModalityBranch',
+        visible=[
+            dict(
+                type='mmpretrain.MultiView',
+                num_views=[1, 1],
+                transforms=[crop + [erasing], ca_view])
+        ],
+        infrared=infrared_views),
     dict(type='PackVIReIDInputs'),
 ]
 train_dataset = dict(
@@ -93,7 +102,10 @@ model_wrapper_cfg = dict(
     type='MMDistributedDataParallel', find_unused_parameters=True)
 
 custom_hooks = [
-    dict(type='StageSwitchHook', switch_epoch=switch_epoch),
+    dict(
+        type='StageSwitchHook',
+        switch_epoch=switch_epoch,
+        train_pipeline=stage2_pipeline),
     dict(
         type='ClusteringHook',
         extract_dataloader=extract_dataloader,

@@ -1,8 +1,9 @@
 """Switch from the intra-modality stage to the cross-modality stage."""
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
+from mmengine.dataset import Compose
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -27,12 +28,16 @@ class StageSwitchHook(Hook):
       initialises them identically;
     - the optimiser state (Adam's moments and step counts) is cleared, as
       the reference restarts its optimiser; the learning-rate schedule goes
-      on (it is indexed by epoch).
+      on (it is indexed by epoch);
+    - optionally, the training set's pipeline becomes ``train_pipeline``
+      (SALCR's reference applies LTG to visible images in stage 1 only).
+      Dataloader workers kept alive across epochs (``persistent_workers``)
+      hold a copy of the old pipeline, so they are restarted.
 
     The cross-modal losses start with the first association (set
     ``AssociationHook(start_epoch=switch_epoch)``). Resuming at a later
-    epoch only restores the sampler mode: the checkpoint already holds the
-    post-switch parameters and optimiser state.
+    epoch restores the sampler mode and the pipeline: the checkpoint
+    already holds the post-switch parameters and optimiser state.
 
     Args:
         switch_epoch (int): First epoch (0-based) of the second stage.
@@ -41,6 +46,8 @@ class StageSwitchHook(Hook):
         reinit_part_modules (bool): Re-initialise the head's part modules.
             Defaults to True.
         reset_optimizer (bool): Clear the optimiser state. Defaults to True.
+        train_pipeline (list[dict], optional): Pipeline of the training
+            set from the switch on. Defaults to None (unchanged).
     """
 
     priority = 'HIGH'
@@ -49,13 +56,16 @@ class StageSwitchHook(Hook):
                  switch_epoch: int,
                  sampler_mode: Optional[str] = 'paired',
                  reinit_part_modules: bool = True,
-                 reset_optimizer: bool = True) -> None:
+                 reset_optimizer: bool = True,
+                 train_pipeline: Optional[List[dict]] = None) -> None:
         if switch_epoch < 0:
             raise ValueError(f'switch_epoch must be >= 0, got {switch_epoch}')
         self.switch_epoch = switch_epoch
         self.sampler_mode = sampler_mode
         self.reinit_part_modules = reinit_part_modules
         self.reset_optimizer = reset_optimizer
+        self.train_pipeline = train_pipeline
+        self._pipeline_switched = False
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Switch at ``switch_epoch``; keep the mode on later epochs."""
@@ -69,6 +79,8 @@ class StageSwitchHook(Hook):
                     f'needs a sampler with a mode (CrossModalClusterSampler)'
                     f', got {type(sampler).__name__}')
             sampler.mode = self.sampler_mode
+        if self.train_pipeline is not None and not self._pipeline_switched:
+            self._switch_pipeline(runner)
         if runner.epoch != self.switch_epoch:
             return
         model = runner.model.module if is_model_wrapper(
@@ -91,5 +103,24 @@ class StageSwitchHook(Hook):
             done.append('optimiser state cleared')
         if self.sampler_mode is not None:
             done.append(f'sampler mode {self.sampler_mode!r}')
+        if self.train_pipeline is not None:
+            done.append('stage-2 training pipeline')
         runner.logger.info(f'epoch {runner.epoch + 1}: stage switch (' +
                            ', '.join(done) + ')')
+
+    def _switch_pipeline(self, runner: Runner) -> None:
+        """Give the training set ``train_pipeline`` (and restart persistent
+        dataloader workers, which hold the old one)."""
+        loader = runner.train_dataloader
+        dataset = loader.dataset
+        if not hasattr(dataset, 'pipeline'):
+            raise TypeError(
+                f'StageSwitchHook(train_pipeline=...) needs a training set '
+                f'with a pipeline, got {type(dataset).__name__}')
+        dataset.pipeline = Compose(self.train_pipeline)
+        # torch's DataLoader keeps persistent workers in `_iterator`
+        # (private); dropping it makes the next epoch start new workers
+        # that copy the dataset with its new pipeline
+        if getattr(loader, '_iterator', None) is not None:
+            loader._iterator = None
+        self._pipeline_switched = True

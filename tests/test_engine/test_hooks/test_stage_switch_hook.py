@@ -84,3 +84,55 @@ def test_options_and_errors():
         StageSwitchHook(switch_epoch=0).before_train_epoch(runner)
     with pytest.raises(ValueError, match='switch_epoch'):
         StageSwitchHook(switch_epoch=-1)
+
+
+class PipelineDataset(torch.utils.data.Dataset):
+    """Four items, each passed through ``self.pipeline``."""
+
+    def __init__(self):
+        self.pipeline = lambda results: dict(results, stage=1)
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return self.pipeline(dict(index=index))['stage']
+
+
+def stage_two(results):
+    return dict(results, stage=2)
+
+
+@pytest.mark.parametrize('epoch', [2, 3])  # at the switch, or resumed after
+def test_pipeline_switch_reaches_persistent_workers(epoch):
+    """The training set gets the stage-2 pipeline, also in dataloader
+    workers kept alive across epochs (which hold a copy of the dataset)."""
+    loader = torch.utils.data.DataLoader(
+        PipelineDataset(),
+        batch_size=4,
+        num_workers=1,
+        persistent_workers=True)
+    assert next(iter(loader)).tolist() == [1] * 4  # workers now alive
+    runner = fake_runner(epoch=epoch)
+    runner.train_dataloader = loader
+    hook = StageSwitchHook(
+        switch_epoch=2, sampler_mode=None, train_pipeline=[stage_two])
+    hook.before_train_epoch(runner)
+    assert next(iter(loader)).tolist() == [2] * 4
+    assert loader.dataset[0] == 2
+
+
+def test_pipeline_is_kept_before_the_switch_and_needs_a_dataset_pipeline():
+    loader = torch.utils.data.DataLoader(PipelineDataset(), batch_size=4)
+    runner = fake_runner(epoch=1)
+    runner.train_dataloader = loader
+    StageSwitchHook(
+        switch_epoch=2, sampler_mode=None,
+        train_pipeline=[stage_two]).before_train_epoch(runner)
+    assert next(iter(loader)).tolist() == [1] * 4
+    runner = fake_runner(epoch=2)
+    runner.train_dataloader = torch.utils.data.DataLoader(range(4))
+    with pytest.raises(TypeError, match='pipeline'):
+        StageSwitchHook(
+            switch_epoch=2, sampler_mode=None,
+            train_pipeline=[stage_two]).before_train_epoch(runner)
