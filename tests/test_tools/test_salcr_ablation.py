@@ -23,6 +23,7 @@ def fake_run(work_dir, mAP, assoc=None):
                 'synthvi-all/mAP': mAP,
                 'synthvi-all/mINP': mAP - 10,
                 'cmfp-te/mAP': mAP + 9,
+                'cmfp-te/cmfp-mAP': mAP + 12,
                 'step': 8
             }) + '\n')
     with open(osp.join(run, '20261130_000000.log'), 'w') as f:
@@ -41,6 +42,7 @@ def test_read_run(tmp_path):
     assert got['assoc'] == pytest.approx(50.0)  # the last association line
     assert got['chance'] == pytest.approx(0.5)
     assert 'cmfp-te/mAP' not in got and 'step' not in got
+    assert got['te_mAP'] == 52.0  # test-time CMFP of the same model
 
 
 def test_table_and_bar(tmp_path):
@@ -51,8 +53,8 @@ def test_table_and_bar(tmp_path):
         '+DAGL': [dict(R1=56, mAP=46, mINP=33),
                   dict(R1=58, mAP=48, mINP=34)],
         '+CMFP(tr) = full': [
-            dict(R1=60, mAP=52, mINP=40, assoc=60.0, chance=0.5),
-            dict(R1=62, mAP=54, mINP=41, assoc=62.0, chance=0.5)
+            dict(R1=60, mAP=52, mINP=40, assoc=60.0, chance=0.5, te_mAP=60),
+            dict(R1=62, mAP=54, mINP=41, assoc=62.0, chance=0.5, te_mAP=64)
         ],
     }
     summary = ablation.summarise(runs)
@@ -60,7 +62,8 @@ def test_table_and_bar(tmp_path):
     table = ablation.format_table(summary, [0, 1])
     assert '| baseline | 51.0 ± 1.4 | 41.0 ± 1.4 |' in table
     assert '| +CMFP(tr) = full |' in table and '+12.0' in table
-    assert '61.0 (0.50)' in table and '52.0 / 54.0' in table
+    assert '61.0 (0.50)' in table and '52.0 / 54.0 | 62.0 ± 2.8 |' in table
+    assert '40.0 / 42.0 | – |' in table  # no CMFP(te) result
     bar = '\n'.join(ablation.check_bar(summary))
     assert 'full − baseline = +12.0 mAP (bar ≥ +10): met' in bar
     assert '(bar > 3×): met' in bar
