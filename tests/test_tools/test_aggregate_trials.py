@@ -1,22 +1,19 @@
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
+from tool_scripts import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'aggregate_trials',
-    osp.join(ROOT, 'tools', 'analysis_tools', 'aggregate_trials.py'))
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+tool = load_tool('analysis_tools/aggregate_trials.py')
 
 
 def test_mean_and_sample_std(tmp_path, capsys):
     for trial, (r1, mAP) in enumerate([(90.0, 80.0), (92.0, 84.0),
                                        (94.0, 88.0)], 1):
         (tmp_path / f'trial{trial}.json').write_text(
-            json.dumps({'regdb-v2t/R1': r1, 'regdb-v2t/mAP': mAP}))
+            json.dumps({
+                'regdb-v2t/R1': r1,
+                'regdb-v2t/mAP': mAP
+            }))
     out = tmp_path / 'summary.json'
     summary = tool.main([str(tmp_path / 'trial*.json'), '--out', str(out)])
     assert summary['regdb-v2t/R1'] == dict(mean=92.0, std=2.0, n=3)

@@ -1,14 +1,7 @@
-import importlib.util
-import os.path as osp
-
 from data_trees import make_regdb_tree
+from tool_scripts import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-spec = importlib.util.spec_from_file_location(
-    'check_dataset',
-    osp.join(ROOT, 'tools', 'dataset_converters', 'check_dataset.py'))
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+tool = load_tool('dataset_converters/check_dataset.py')
 
 
 def test_sysu_counts_reported(sysu_root, capsys):

@@ -1,23 +1,14 @@
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from tool_scripts import load_tool
 
 from mmvireid.models.utils import (cluster_dbscan, describe_clusters,
                                    k_reciprocal_jaccard, radius_graph,
                                    sparse_dbscan)
 
-ROOT = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-spec = importlib.util.spec_from_file_location(
-    'cluster_contrast_jaccard',
-    osp.join(ROOT,
-             'tools/analysis_tools/baselines/cluster_contrast_jaccard.py'))
-baseline = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(baseline)
+baseline = load_tool('analysis_tools/baselines/cluster_contrast_jaccard.py')
 
 
 def clustered(num=400, dim=32, clusters=20, noise=1.3, seed=3):

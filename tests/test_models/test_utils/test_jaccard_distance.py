@@ -1,5 +1,3 @@
-import importlib.util
-import os.path as osp
 import sys
 
 import numpy as np
@@ -7,20 +5,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.cluster import DBSCAN
+from tool_scripts import load_tool
 
 from mmvireid.models.utils import k_reciprocal_jaccard
 from mmvireid.models.utils.jaccard_distance import (_encoding, _expanded_sets,
                                                     _jaccard_rows, _reciprocal)
 from mmvireid.utils.knn import topk_similarity
 
-ROOT = osp.dirname(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-spec = importlib.util.spec_from_file_location(
-    'cluster_contrast_jaccard',
-    osp.join(ROOT,
-             'tools/analysis_tools/baselines/cluster_contrast_jaccard.py'))
-baseline = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(baseline)
+baseline = load_tool('analysis_tools/baselines/cluster_contrast_jaccard.py')
 
 
 def clustered(num=300, dim=32, clusters=15, noise=1.0, seed=0):
