@@ -37,34 +37,25 @@ ca_view = crop + [jitter, erasing, dict(type='ChannelExchange')]
 infrared_views = crop + [
     jitter, erasing, dict(type='ChannelAdapGray', prob=0.5)
 ]
-# stage 1: plain visible view with LTG
-train_pipeline = [
-    dict(type='LoadVIReIDImage'),
-    dict(
-        type='ModalityBranch',
-        visible=[
-            dict(
-                type='mmpretrain.MultiView',
-                num_views=[1, 1],
-                transforms=[crop + [ltg, erasing], ca_view])
-        ],
-        infrared=infrared_views),
-    dict(type='PackVIReIDInputs'),
-]
-# stage 2 (from switch_epoch): the same without LTG
-stage2_pipeline = [
-    dict(type='LoadVIReIDImage'),
-    dict(
-        type='ModalityBranch',
-        visible=[
-            dict(
-                type='mmpretrain.MultiView',
-                num_views=[1, 1],
-                transforms=[crop + [erasing], ca_view])
-        ],
-        infrared=infrared_views),
-    dict(type='PackVIReIDInputs'),
-]
+# stage 2 (from switch_epoch): plain and CA views of visible images
+views = dict(
+    type='ModalityBranch',
+    visible=[
+        dict(
+            type='mmpretrain.MultiView',
+            num_views=[1, 1],
+            transforms=[crop + [erasing], ca_view])
+    ],
+    infrared=infrared_views)
+# stage 1: the same with LTG on the plain visible view
+stage1_views = dict(
+    views,
+    visible=[
+        dict(views['visible'][0], transforms=[crop + [ltg, erasing], ca_view])
+    ])
+load, pack = dict(type='LoadVIReIDImage'), dict(type='PackVIReIDInputs')
+train_pipeline = [load, stage1_views, pack]
+stage2_pipeline = [load, views, pack]
 train_dataset = dict(
     type={{_base_.dataset_type}},
     data_root=data_root,

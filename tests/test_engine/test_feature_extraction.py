@@ -10,7 +10,9 @@ from mmvireid.utils import register_all_modules
 register_all_modules()
 
 
-def test_features_of_every_sample_in_dataset_order(sysu_root):
+def tiny_setup(sysu_root):
+    """The SYSU-layout training set at 32x16, a non-shuffling loader over it
+    and a tiny random ResNet-18 ReIDer."""
     dataset = SYSUMM01(
         sysu_root,
         split='train',
@@ -35,6 +37,11 @@ def test_features_of_every_sample_in_dataset_order(sysu_root):
                 stem_channels=8,
                 base_channels=8,
                 out_indices=(3, ))))
+    return dataset, loader, model
+
+
+def test_features_of_every_sample_in_dataset_order(sysu_root):
+    dataset, loader, model = tiny_setup(sysu_root)
     model.train()
     out = extract_features(model, loader, show_progress=False)
     assert model.training  # mode restored
@@ -58,30 +65,7 @@ def test_mixed_precision_extraction_returns_float32_close_to_fp32(sysu_root):
     """amp=True runs the model under autocast (bfloat16 on CPU): the
     features come back float32, normalised and close to the fp32 ones, and
     the autocast really applied (they are not bit-identical)."""
-    dataset = SYSUMM01(
-        sysu_root,
-        split='train',
-        check_counts=False,
-        pipeline=[
-            dict(type='LoadVIReIDImage'),
-            dict(type='mmcv.Resize', scale=(16, 32), keep_ratio=False),
-            dict(type='PackVIReIDInputs')
-        ])
-    loader = DataLoader(
-        dataset,
-        batch_size=5,
-        sampler=DefaultSampler(dataset, shuffle=False),
-        collate_fn=pseudo_collate)
-    torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='ReIDer',
-            backbone=dict(
-                type='mmpretrain.ResNet',
-                depth=18,
-                stem_channels=8,
-                base_channels=8,
-                out_indices=(3, ))))
+    dataset, loader, model = tiny_setup(sysu_root)
     full = extract_features(model, loader, show_progress=False)
     mixed = extract_features(model, loader, show_progress=False, amp=True)
     assert mixed['features'].dtype == torch.float32
