@@ -97,8 +97,8 @@ def test_sysu_config_trains_one_iteration(sysu_root, tmp_path):
     # stage 1 trains with LTG on visible images, stage 2 without
     dataset = runner.train_dataloader.dataset
     assert 'LinearTransformationGenerator' in repr(dataset.pipeline)
-    switch = next(h for h in runner.hooks if type(h).__name__ ==
-                  'StageSwitchHook')
+    switch = next(
+        h for h in runner.hooks if type(h).__name__ == 'StageSwitchHook')
     switch._switch_pipeline(runner)
     assert 'LinearTransformationGenerator' not in repr(dataset.pipeline)
     assert 'ChannelExchange' in repr(dataset.pipeline)
