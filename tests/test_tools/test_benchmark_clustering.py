@@ -1,35 +1,20 @@
-import os.path as osp
-import subprocess
-import sys
-
 import numpy as np
-from tool_scripts import load_tool
+from tool_scripts import load_tool, run_quick
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_clustering.py')
-
-
-def load_script():
-    return load_tool('analysis_tools/benchmark_clustering.py')
+bench = load_tool('analysis_tools/benchmark_clustering.py')
 
 
 def test_quick_run_gives_identical_labels():
-    out = subprocess.run([sys.executable, SCRIPT, '--quick'],
-                         cwd=ROOT,
-                         capture_output=True,
-                         text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert 'labels identical' in out.stdout
+    stdout = run_quick('analysis_tools/benchmark_clustering.py')
+    assert 'labels identical' in stdout
     rows = [
-        line for line in out.stdout.splitlines()
+        line for line in stdout.splitlines()
         if line.startswith('| visible') or line.startswith('| infrared')
     ]
     assert len(rows) == 2 and all(row.endswith('| True |') for row in rows)
 
 
 def test_same_partition_and_features():
-    bench = load_script()
     a = np.array([0, 0, 1, -1, 2])
     assert bench.same_partition(a, np.array([5, 5, 3, -1, 0]))
     assert not bench.same_partition(a, np.array([5, 5, 5, -1, 0]))

@@ -1,33 +1,19 @@
-import os.path as osp
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
-from tool_scripts import load_tool
+from tool_scripts import load_tool, run_quick
 
 from mmvireid.evaluation.functional import cross_modality_propagation
 from mmvireid.models.utils import (cluster_centroids, dual_association,
                                    sinkhorn_association)
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_cmfp.py')
-
-
-def load_script():
-    return load_tool('analysis_tools/benchmark_cmfp.py')
+bench = load_tool('analysis_tools/benchmark_cmfp.py')
 
 
 def test_quick_run_agrees():
-    out = subprocess.run([sys.executable, SCRIPT, '--quick'],
-                         cwd=ROOT,
-                         capture_output=True,
-                         text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert 'results agree' in out.stdout
-    rows = [line for line in out.stdout.splitlines() if line.startswith('|')]
+    stdout = run_quick('analysis_tools/benchmark_cmfp.py')
+    assert 'results agree' in stdout
+    rows = [line for line in stdout.splitlines() if line.startswith('|')]
     cmfp = next(r for r in rows if r.startswith('| train-time CMFP'))
     assert float(cmfp.split('max diff ')[1].split(' ')[0]) <= 1e-5
     ot = next(r for r in rows if '(reference stop)' in r)
@@ -36,7 +22,6 @@ def test_quick_run_agrees():
 
 @pytest.mark.parametrize('k', [1, 4, 40])
 def test_dense_baseline_matches_ours(k):
-    bench = load_script()
     dense_cmfp = bench.load_baseline('salcr_dense_cmfp').dense_cmfp
     gen = torch.Generator().manual_seed(k)
     a, b = torch.randn(31, 8, generator=gen), torch.randn(17, 8, generator=gen)
@@ -46,7 +31,6 @@ def test_dense_baseline_matches_ours(k):
 
 
 def test_dense_sinkhorn_matches_reference_stop():
-    bench = load_script()
     baseline = bench.load_baseline('salcr_dense_sinkhorn')
     feats_v, feats_r, labels_v, labels_r = bench.sysu_like_modalities(
         300, 200, 12, 32, 1.0, seed=3)
@@ -65,7 +49,6 @@ def test_dense_sinkhorn_matches_reference_stop():
 
 
 def test_synthetic_modalities_are_seeded_unit_vectors():
-    bench = load_script()
     first = bench.sysu_like_modalities(120, 80, 6, 16, 1.0, seed=1)
     again = bench.sysu_like_modalities(120, 80, 6, 16, 1.0, seed=1)
     for x, y in zip(first, again):

@@ -1,33 +1,19 @@
-import os.path as osp
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
-from tool_scripts import load_tool
+from tool_scripts import load_tool, run_quick
 
 from mmvireid.evaluation import VIReIDMetric
 from mmvireid.evaluation.functional import eval_sysu
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-SCRIPT = osp.join(ROOT, 'tools/analysis_tools/benchmark_eval.py')
-
-
-def load_script():
-    return load_tool('analysis_tools/benchmark_eval.py')
+bench = load_tool('analysis_tools/benchmark_eval.py')
 
 
 def test_quick_run_gives_identical_metrics():
-    out = subprocess.run([sys.executable, SCRIPT, '--quick'],
-                         cwd=ROOT,
-                         capture_output=True,
-                         text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert 'metrics identical' in out.stdout
+    stdout = run_quick('analysis_tools/benchmark_eval.py')
+    assert 'metrics identical' in stdout
     rows = [
-        line for line in out.stdout.splitlines()
+        line for line in stdout.splitlines()
         if line.startswith('| eval') or line.startswith('| test-time')
     ]
     assert len(rows) == 3
@@ -36,7 +22,7 @@ def test_quick_run_gives_identical_metrics():
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_looped_baseline_matches_eval_sysu(seed):
-    looped = load_script().load_baseline('agw_eval_sysu').looped_eval_sysu
+    looped = bench.load_baseline('agw_eval_sysu').looped_eval_sysu
     rng = np.random.default_rng(seed)
     num_q, num_g = 40, 60
     # rounded distances: many exact ties, ranked by gallery index in both
@@ -50,7 +36,6 @@ def test_looped_baseline_matches_eval_sysu(seed):
 
 
 def test_ours_is_what_vireid_metric_computes():
-    bench = load_script()
     data = bench.sysu_like_test_set(8, 50, 20, 2, 16, 1.0, pool_per_pair=3)
     assert data['trials'].shape == (2, 20)
     num_q, num_pool = len(data['q_pid']), len(data['pool_pid'])
