@@ -43,6 +43,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.runner.amp import autocast
 from torch.utils.data import DataLoader, Dataset
@@ -95,14 +96,6 @@ class SyntheticImages(Dataset):
         return dict(
             inputs=self.pool[index % POOL_SIZE],
             data_samples=self.sample(index))
-
-
-def pseudo_collate_dicts(batch: List[dict]) -> dict:
-    """``{'inputs': [...], 'data_samples': [...]}`` as the preprocessor
-    expects (mmengine's ``pseudo_collate``, without the import)."""
-    return dict(
-        inputs=[b['inputs'] for b in batch],
-        data_samples=[b['data_samples'] for b in batch])
 
 
 def build_model(cfg: Config, device: str) -> torch.nn.Module:
@@ -267,7 +260,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         dataset,
         batch_size=extract_cfg.get('batch_size', 128),
         num_workers=args.num_workers,
-        collate_fn=pseudo_collate_dicts,
+        collate_fn=pseudo_collate,
         pin_memory=args.device.startswith('cuda'))
     with_parts = bool(hook.get('extract_part_features', False))
     iters_per_epoch = cfg.train_dataloader.sampler.iters_per_epoch
