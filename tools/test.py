@@ -5,7 +5,7 @@ from mmengine.fileio import dump
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
-from mmvireid.utils.launch import (add_launch_args, load_config,
+from mmvireid.utils.launch import (add_launch_args, finish_launch, load_config,
                                    parse_launch_args, prepare_launch)
 
 
@@ -31,6 +31,7 @@ def main() -> None:
     if args.out and runner.rank == 0:
         dump(metrics, args.out)
         runner.logger.info(f'metrics written to {args.out}')
+    finish_launch()
 
 
 if __name__ == '__main__':

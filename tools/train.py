@@ -4,7 +4,7 @@ import argparse
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
-from mmvireid.utils.launch import (add_launch_args, load_config,
+from mmvireid.utils.launch import (add_launch_args, finish_launch, load_config,
                                    parse_launch_args, prepare_launch)
 
 
@@ -41,6 +41,7 @@ def main() -> None:
     prepare_launch(cfg, args.threads)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    finish_launch()
 
 
 if __name__ == '__main__':

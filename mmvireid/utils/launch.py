@@ -105,3 +105,17 @@ def prepare_launch(cfg: Config, threads: Optional[int] = None) -> None:
         if threads < 1:
             raise ValueError(f'--threads must be >= 1, got {threads}')
         torch.set_num_threads(threads)
+
+
+def finish_launch() -> None:
+    """Shut a distributed run down cleanly: all ranks meet, then the process
+    group is destroyed.
+
+    Left to interpreter exit, the gloo process group's threads are torn
+    down in no defined order, and a rank can abort at exit ("terminate
+    called without an active exception") after its work is done, failing
+    the launch. Does nothing in a single-process run.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
