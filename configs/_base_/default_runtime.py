@@ -6,7 +6,14 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # every rank ends an epoch with rank 0's BatchNorm statistics
+    sync_buffers=dict(type='BroadcastBuffersHook'),
 )
+
+# DDP without the memories and pseudo-labels (every rank keeps them equal
+# itself) and with rank 0's BatchNorm statistics broadcast before every
+# forward: mmvireid/utils/dist_utils.py states the policy.
+model_wrapper_cfg = dict(type='mmvireid.VIReIDDistributedDataParallel')
 
 # ``tools/train.py`` / ``tools/test.py`` switch 'nccl' to 'gloo' on machines
 # without CUDA, so the same config runs distributed on CPUs.

@@ -59,8 +59,5 @@ custom_hooks = [
         reference_stop=True),
     dict(type='EpochSeedHook'),
 ]
-val_evaluator = [
-    dict(type='VIReIDMetric'),
-    dict(type='VIReIDMetric', cmfp_k=cmfp_k, prefix='cmfp-te'),
-]
+val_evaluator = dict(type='VIReIDMetric', cmfp_k=cmfp_k)
 test_evaluator = val_evaluator

@@ -88,10 +88,7 @@ test_dataloader = dict(
     batch_size=128, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = test_dataloader
 # SALCR, and SALCR + CMFP(te) (test-time propagation, k_te = 10)
-val_evaluator = [
-    dict(type='VIReIDMetric'),
-    dict(type='VIReIDMetric', cmfp_k=10, prefix='cmfp-te'),
-]
+val_evaluator = dict(type='VIReIDMetric', cmfp_k=10)
 test_evaluator = val_evaluator
 
 model = dict(
@@ -106,8 +103,7 @@ model = dict(
         # GPCR: instance memories, lambda = 0.5
         instance_head=dict(type='GPCRHead', k=10, loss_weight=0.5)))
 # part parameters get no gradient in stage 1 (DDP must not wait for them)
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+model_wrapper_cfg = dict(find_unused_parameters=True)
 
 # SynthVI has ~19 visible / ~12 infrared images per id: smaller k1 and eps
 # than SYSU's 30 / 0.6 (shared/docs/synthvi.md, lesson 5).

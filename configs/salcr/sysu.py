@@ -89,8 +89,7 @@ model = dict(
         part_head=dict(type='FGSALHead', in_channels=feat_dim, num_parts=3),
         instance_head=dict(type='GPCRHead', k=30, loss_weight=0.5)))
 # part parameters get no gradient in stage 1
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+model_wrapper_cfg = dict(find_unused_parameters=True)
 
 custom_hooks = [
     dict(
@@ -113,10 +112,7 @@ custom_hooks = [
         reference_stop=True),
     dict(type='EpochSeedHook'),
 ]
-val_evaluator = [
-    dict(type='VIReIDMetric'),
-    dict(type='VIReIDMetric', cmfp_k=cmfp_k, prefix='cmfp-te'),
-]
+val_evaluator = dict(type='VIReIDMetric', cmfp_k=cmfp_k)
 test_evaluator = val_evaluator
 optim_wrapper = dict(
     type='OptimWrapper',

@@ -12,20 +12,23 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ablation = load_tool('analysis_tools/salcr_ablation.py')
 
 
-def fake_run(work_dir, mAP, assoc=None):
+def fake_run(work_dir, mAP, assoc=None, legacy=False):
     run = osp.join(work_dir, '20261130_000000')
     os.makedirs(osp.join(run, 'vis_data'))
+    record = {
+        'synthvi-all/R1': mAP + 5,
+        'synthvi-all/mAP': mAP,
+        'synthvi-all/mINP': mAP - 10,
+        'synthvi-all/cmfp-mAP': mAP + 12,
+        'synthvi-all/cmfp-k': 10,
+        'step': 8
+    }
+    if legacy:  # a second VIReIDMetric(cmfp_k=10, prefix='cmfp-te')
+        del record['synthvi-all/cmfp-mAP'], record['synthvi-all/cmfp-k']
+        record.update({'cmfp-te/mAP': mAP, 'cmfp-te/cmfp-mAP': mAP + 12})
     with open(osp.join(run, 'vis_data', 'scalars.json'), 'w') as f:
         f.write(json.dumps(dict(loss=3.0, step=1)) + '\n')
-        f.write(
-            json.dumps({
-                'synthvi-all/R1': mAP + 5,
-                'synthvi-all/mAP': mAP,
-                'synthvi-all/mINP': mAP - 10,
-                'cmfp-te/mAP': mAP + 9,
-                'cmfp-te/cmfp-mAP': mAP + 12,
-                'step': 8
-            }) + '\n')
+        f.write(json.dumps(record) + '\n')
     with open(osp.join(run, '20261130_000000.log'), 'w') as f:
         if assoc is not None:
             for acc in (0.1, assoc):
@@ -41,8 +44,15 @@ def test_read_run(tmp_path):
     assert got['mAP'] == 40.0 and got['R1'] == 45.0
     assert got['assoc'] == pytest.approx(50.0)  # the last association line
     assert got['chance'] == pytest.approx(0.5)
-    assert 'cmfp-te/mAP' not in got and 'step' not in got
+    assert 'step' not in got
     assert got['te_mAP'] == 52.0  # test-time CMFP of the same model
+
+
+def test_read_run_of_the_two_metric_configs(tmp_path):
+    fake_run(str(tmp_path), 40.0, legacy=True)
+    got = ablation.read_run(str(tmp_path))
+    assert got['mAP'] == 40.0 and got['te_mAP'] == 52.0
+    assert not any(k.startswith('cmfp-te') for k in got)
 
 
 def test_table_and_bar(tmp_path):

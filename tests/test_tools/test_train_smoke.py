@@ -3,10 +3,12 @@ import json
 import os
 import os.path as osp
 import re
+import signal
 import socket
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmvireid.utils import load_checkpoint_file
@@ -71,37 +73,120 @@ def test_smoke_training_runs_the_whole_loop(tmp_path):
     assert (work / 'epoch_3.pth').exists()
 
 
-def test_two_cpu_processes_get_the_same_pseudo_labels(tmp_path):
-    """tools/dist_train.sh on CPU (gloo): epoch-1 labels as with 1 process."""
-    data = tmp_path / 'synthvi'
-    options = data_options(data) + ['train_cfg.max_epochs=1']
-    single = run([
-        sys.executable,
-        osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir',
-        str(tmp_path / 'one'), '--threads', '1'
-    ] + options)
-    assert single.returncode == 0, (single.stdout + single.stderr)[-3000:]
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    ddp = run(
+        return sock.getsockname()[1]
+
+
+def dist_train(work, options, port=None):
+    """``tools/dist_train.sh`` with 2 CPU processes, as a Popen."""
+    return subprocess.Popen(
         [
             'bash',
             osp.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
             '--work-dir',
-            str(tmp_path / 'two'), '--threads', '1'
+            str(work), '--threads', '1'
         ] + options,
-        env=dict(os.environ, PORT=str(port)))
-    log = ddp.stdout + ddp.stderr
-    assert ddp.returncode == 0, log[-3000:]
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PORT=str(port or free_port())))
+
+
+def kill_run(work) -> None:
+    """kill -9 of every process of a run (the ranks live in sessions of
+    their own, so the launcher's process group is not enough): those whose
+    command line names its work dir."""
+    pids = subprocess.run(['pgrep', '-f', str(work)],
+                          capture_output=True,
+                          text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def final_metrics(log):
+    return {
+        key: re.findall(rf'synthvi-all/{key}: ([0-9.]+)', log)[-1]
+        for key in ('mAP', 'R1', 'cmfp-mAP')
+    }
+
+
+@pytest.fixture(scope='module')
+def ddp_run(tmp_path_factory):
+    """An uninterrupted 2-process run of the smoke config (3 epochs)."""
+    root = tmp_path_factory.mktemp('ddp')
+    proc = dist_train(root / 'two', data_options(root / 'synthvi'))
+    log = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, log[-3000:]
+    return root, log
+
+
+def test_two_cpu_processes_label_as_one(ddp_run):
+    """tools/dist_train.sh on CPU (gloo): epoch-1 labels as with 1 process."""
+    root, log = ddp_run
     assert 'using the gloo backend' in log
+    single = run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir',
+        str(root / 'one'), '--threads', '1'
+    ] + data_options(root / 'synthvi') + ['train_cfg.max_epochs=1'])
+    assert single.returncode == 0, (single.stdout + single.stderr)[-3000:]
     labels = [
-        load_checkpoint_file(str(tmp_path / run_dir /
+        load_checkpoint_file(str(root / run_dir /
                                  'epoch_1.pth'))['clustering']['labels']
         for run_dir in ('one', 'two')
     ]
     assert torch.equal(labels[0], labels[1])
     assert (labels[0] >= 0).any()
+
+
+def test_two_process_validation_is_the_checkpoint_s(ddp_run):
+    """The mAP a 2-process run logs is the one tools/test.py gives its
+    checkpoint (every rank extracts with rank 0's BN statistics)."""
+    root, log = ddp_run
+    tested = run([
+        sys.executable,
+        osp.join(ROOT, 'tools', 'test.py'), CONFIG,
+        str(root / 'two' / 'epoch_3.pth'), '--work-dir',
+        str(root / 'test'), '--threads', '1'
+    ] + data_options(root / 'synthvi'))
+    assert tested.returncode == 0, (tested.stdout + tested.stderr)[-3000:]
+    assert final_metrics(log) == final_metrics(tested.stdout + tested.stderr)
+
+
+def test_two_process_run_killed_mid_epoch_resumes_exactly(ddp_run):
+    """kill -9 of both ranks in the middle of epoch 3, then --resume: the
+    same weights, memories, labels and mAP as the uninterrupted run."""
+    root, full_log = ddp_run
+    work = root / 'killed'
+    options = data_options(root / 'synthvi')
+    proc = dist_train(work, options)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if re.search(r'Epoch\(train\) \[3\]\[2/4\]', line):
+            kill_run(work)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode != 0, ''.join(seen)[-3000:]
+    assert not (work / 'epoch_3.pth').exists()
+    resumed = dist_train(work, options + ['--resume'])
+    log = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, log[-3000:]
+    assert 'resumed epoch: 2' in log
+    want = load_checkpoint_file(str(root / 'two' / 'epoch_3.pth'))
+    got = load_checkpoint_file(str(work / 'epoch_3.pth'))
+    assert any('memory' in key for key in want['state_dict'])
+    for key, value in want['state_dict'].items():
+        assert torch.equal(value, got['state_dict'][key]), key
+    assert torch.equal(want['clustering']['labels'],
+                       got['clustering']['labels'])
+    assert final_metrics(full_log) == final_metrics(log)
 
 
 def test_resume_after_interruption_continues_exactly(tmp_path):

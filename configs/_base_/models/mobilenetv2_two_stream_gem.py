@@ -13,6 +13,9 @@ model = dict(
             type='mmpretrain.MobileNetV2',
             out_indices=(4, ),
             init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        # modality -> stem; e.g. augmented='visible' runs a channel-augmented
+        # view through the visible stem, augmented='augmented' gives it its own
+        stems=dict(visible='visible', infrared='infrared'),
         num_stem_stages=1,
         truncate_after=4),
     neck=dict(type='GeMBNNeck', in_channels=96, p=3.0),

@@ -13,6 +13,9 @@ model = dict(
             strides=(1, 2, 2, 1),
             out_indices=(3, ),
             init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        # modality -> stem; e.g. augmented='visible' runs a channel-augmented
+        # view through the visible stem, augmented='augmented' gives it its own
+        stems=dict(visible='visible', infrared='infrared'),
         num_stem_stages=0),
     neck=dict(type='GeMBNNeck', in_channels=2048, p=3.0),
     test_cfg=dict(flip=True),

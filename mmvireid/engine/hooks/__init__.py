@@ -1,8 +1,10 @@
 from .association_hook import AssociationHook
+from .broadcast_buffers_hook import BroadcastBuffersHook
 from .clustering_hook import ClusteringHook
 from .epoch_seed_hook import EpochSeedHook
 from .stage_switch_hook import StageSwitchHook
 
 __all__ = [
-    'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageSwitchHook'
+    'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageSwitchHook',
+    'BroadcastBuffersHook'
 ]

@@ -1,5 +1,5 @@
 """Retrieval metric of visible-infrared ReID (CMC, mAP, mINP over trials)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -11,6 +11,8 @@ from mmvireid.registry import METRICS
 from ..functional import CMFPTrials, eval_regdb, eval_sysu, k_reciprocal_rerank
 
 RANKS = (1, 5, 10, 20)
+# variant -> key prefix within the metric's prefix, in the order reported
+VARIANTS = {'plain': '', 'cmfp': 'cmfp-', 'rerank': 'rerank-'}
 
 
 @METRICS.register_module()
@@ -27,14 +29,32 @@ class VIReIDMetric(BaseMetric):
     (:class:`~mmvireid.evaluation.functional.CMFPTrials`). Values are
     percentages; the functional core works in fractions.
 
-    Keys are ``<prefix>/R1``, ``R5``, ``R10``, ``R20``, ``mAP``, ``mINP``;
-    with ``cmfp_k`` also ``cmfp-R1`` ... (test-time CMFP, SALCR Eq. 28-29);
-    with ``rerank`` also ``rerank-R1`` ... (k-reciprocal re-ranking).
+    Each reported variant ranks with its own distances; every figure is
+    computed once and has one key:
+
+    - ``'plain'``: ``<prefix>/R1``, ``R5``, ``R10``, ``R20``, ``mAP``,
+      ``mINP`` (cosine distances of the features);
+    - ``'cmfp'``: ``<prefix>/cmfp-R1`` ... ``cmfp-mINP`` (test-time CMFP,
+      SALCR Eq. 28-29), and ``<prefix>/cmfp-k``;
+    - ``'rerank'``: ``<prefix>/rerank-R1`` ... ``rerank-mINP``
+      (k-reciprocal re-ranking).
+
+    So one ``VIReIDMetric(cmfp_k=10)`` reports a model with and without
+    test-time CMFP; do not add a second VIReIDMetric for the same dataset
+    (with another ``prefix`` it would recompute and report the plain
+    figures again under other keys; with the same prefix mmengine's
+    ``Evaluator`` rejects the clashing keys).
 
     Args:
         cmfp_k (int, optional): ``k_te`` of test-time CMFP; None disables.
         rerank (bool | dict): Also report k-reciprocal re-ranking; a dict
             gives ``k1``, ``k2``, ``lambda_value``.
+        variants (str | Sequence[str], optional): The variants to report,
+            from ``'plain'``, ``'cmfp'``, ``'rerank'`` (each at most once;
+            reported in that order). ``'cmfp'`` needs ``cmfp_k`` and
+            ``'rerank'`` needs ``rerank``, and a ``cmfp_k`` or ``rerank``
+            given must be used. Defaults to ``'plain'``, plus ``'cmfp'``
+            when ``cmfp_k`` is set and ``'rerank'`` when ``rerank`` is.
         cmc_mode (str): ``'dedup'`` (the SYSU reference) or ``'ordinary'``
             CMC for SYSU-protocol datasets. RegDB always uses the ordinary.
         max_rank (int): Length of the CMC curve. Defaults to 20.
@@ -46,7 +66,8 @@ class VIReIDMetric(BaseMetric):
 
     def __init__(self,
                  cmfp_k: Optional[int] = None,
-                 rerank=False,
+                 rerank: Union[bool, dict] = False,
+                 variants: Optional[Sequence[str]] = None,
                  cmc_mode: str = 'dedup',
                  max_rank: int = 20,
                  collect_device: str = 'cpu',
@@ -62,8 +83,35 @@ class VIReIDMetric(BaseMetric):
         self.cmfp_k = cmfp_k
         self.rerank = dict(rerank) if isinstance(
             rerank, dict) else ({} if rerank else None)
+        self.variants = self._check_variants(variants)
         self.cmc_mode = cmc_mode
         self.max_rank = max_rank
+
+    def _check_variants(self,
+                        variants: Optional[Sequence[str]]) -> Tuple[str, ...]:
+        """The variants to report, in :data:`VARIANTS` order."""
+        given = {
+            'cmfp': self.cmfp_k is not None,
+            'rerank': self.rerank is not None
+        }
+        if variants is None:
+            return ('plain', ) + tuple(v for v, on in given.items() if on)
+        if isinstance(variants, str):
+            variants = (variants, )
+        variants = tuple(variants)
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown or not variants or len(set(variants)) != len(variants):
+            raise ValueError('variants must name one or more distinct '
+                             f'variants of {tuple(VARIANTS)}, got '
+                             f'{variants!r}')
+        for variant, option in (('cmfp', 'cmfp_k'), ('rerank', 'rerank')):
+            if variant in variants and not given[variant]:
+                raise ValueError(f'variant {variant!r} needs {option}, got '
+                                 f'variants={variants!r} without it')
+            if given[variant] and variant not in variants:
+                raise ValueError(f'{option} is set but variants={variants!r}'
+                                 f' does not report {variant!r}')
+        return tuple(v for v in VARIANTS if v in variants)
 
     @property
     def dataset_meta(self) -> Optional[dict]:
@@ -100,11 +148,6 @@ class VIReIDMetric(BaseMetric):
                              f'queries expected, got {len(query)}')
         q_raw = torch.stack([r['feature'] for r in query])
         q_pid, q_cam = self._labels(query)
-        variants = {'': 'plain'}
-        if self.cmfp_k is not None:
-            variants['cmfp-'] = 'cmfp'
-        if self.rerank is not None:
-            variants['rerank-'] = 'rerank'
         # the query set is the same in every trial and the galleries come
         # from one pool: similarities (and the CMFP query block) once
         trials = meta['gallery_trials']
@@ -119,7 +162,8 @@ class VIReIDMetric(BaseMetric):
             gallery = [by_idx[i] for i in gallery_indices]
             g_pid, g_cam = self._labels(gallery)
             line = []
-            for key, variant in variants.items():
+            for variant in self.variants:
+                key = VARIANTS[variant]
                 distmat = self._distance(distances, trial, variant, q_raw,
                                          g_raw[trial_rows[trial]])
                 scores = self._evaluate(meta, distmat, q_pid, g_pid, q_cam,
@@ -138,7 +182,7 @@ class VIReIDMetric(BaseMetric):
                 metrics[f'{key}R{rank}'] = float(mean[j])
             metrics[f'{key}mAP'] = float(mean[-2])
             metrics[f'{key}mINP'] = float(mean[-1])
-        if self.cmfp_k is not None:
+        if 'cmfp' in self.variants:
             metrics['cmfp-k'] = self.cmfp_k
         print_log(
             f'{self.prefix} mean of {num_trials} trial(s): ' +

@@ -1,3 +1,3 @@
-from .two_stream_backbone import TwoStreamBackbone
+from .multi_stream_backbone import MultiStreamBackbone, TwoStreamBackbone
 
-__all__ = ['TwoStreamBackbone']
+__all__ = ['MultiStreamBackbone', 'TwoStreamBackbone']

@@ -175,6 +175,11 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
         """
         pairs = pairs.to(feat_maps.device)
         present = (pairs >= 0).t()
+        if not len(pairs):
+            # no rows, but in the graph (zero losses that backpropagate)
+            zero = feat_maps.sum() * 0 + self.part_prototypes.sum() * 0
+            return zero.expand(3, 3, 0, self.num_parts,
+                               self.in_channels), present
         rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
         _, _, h, w = feat_maps.shape
         stripes = stripe_masks(self.num_parts, h, w, feat_maps.device)
@@ -252,14 +257,12 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
                 :func:`pair_rows` of ``data_samples``.
 
         Returns:
-            dict: ``loss_visible`` and ``loss_infrared`` (zeros keeping the
-            graph when there is no pair).
+            dict: ``loss_visible`` and ``loss_infrared`` (zeros when there
+            is no pair; the memories are then updated with no rows, as the
+            collective update of a distributed run needs).
         """
         if pairs is None:
             pairs = pair_rows(data_samples)
-        if not len(pairs):
-            zero = feat_maps.sum() * 0 + self.part_prototypes.sum() * 0
-            return dict(loss_visible=zero, loss_infrared=zero.clone())
         aligned, present = self.aligned_features(feat_maps, pairs)
         return self.loss_by_feat(aligned, present, pairs, data_samples)
 

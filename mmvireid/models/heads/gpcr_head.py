@@ -245,6 +245,9 @@ class GPCRHead(BaseModule):
         if use_parts:
             losses['loss_part'] = zero + part_feats.sum() * 0
         if not len(pairs):
+            # the (collective) memory updates run on every rank, even one
+            # without pairs
+            self._update(feats, data_samples, pairs, part_feats)
             return losses
         present = (pairs >= 0).t()
         rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
@@ -290,6 +293,7 @@ class GPCRHead(BaseModule):
         for member, memory in ((0, self.memory_visible),
                                (2, self.memory_infrared)):
             row = pairs[:, member]
-            own = None if part_feats is None else part_feats[member, member]
-            memory.update(index[row], feats[row].detach(),
+            own = None if part_feats is None or not memory.has_parts else \
+                part_feats[member, member]
+            memory.update(feats[row].detach(), index[row],
                           None if own is None else own.detach())

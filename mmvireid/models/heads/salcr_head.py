@@ -106,9 +106,10 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
         if (self.part_head is None and self.instance_head is None) or \
                 not self.has_associations:
             return losses
+        # no early return when a batch has no pair: the memory updates are
+        # collective calls in distributed runs, made on every rank (with no
+        # rows here)
         pairs = self._positive_pairs(pair_rows(data_samples), data_samples)
-        if not len(pairs):
-            return losses
         aligned = None
         if self.part_head is not None:
             if feat_maps is None:

@@ -3,15 +3,14 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from ..utils.momentum_update import momentum_update_
-from ..utils.resizable_buffers import ResizableBuffersMixin
+from .base_memory import BaseMemory
 
 
 @MODELS.register_module()
-class ClusterMemory(ResizableBuffersMixin, BaseModule):
+class ClusterMemory(BaseMemory):
     """One L2-normalised prototype per cluster (Cluster-Contrast memory).
 
     Prototypes start at the cluster centroids (:meth:`reset`) and follow
@@ -26,7 +25,7 @@ class ClusterMemory(ResizableBuffersMixin, BaseModule):
     earlier updates).
 
     The bank's size changes with the number of clusters; saved states of any
-    size load back.
+    size load back. :meth:`update` is DDP-correct (:class:`BaseMemory`).
 
     Args:
         feat_dim (int): Feature dimension.
@@ -68,7 +67,10 @@ class ClusterMemory(ResizableBuffersMixin, BaseModule):
         self.prototypes = F.normalize(sums, dim=1).to(self.prototypes.device)
 
     @torch.no_grad()
-    def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+    def apply_update(self,
+                     features: torch.Tensor,
+                     labels: torch.Tensor,
+                     extra: None = None) -> None:
         """Momentum update with (detached) features, in batch order.
 
         Equal to updating one sample at a time (a later sample of a cluster
@@ -76,10 +78,17 @@ class ClusterMemory(ResizableBuffersMixin, BaseModule):
         :func:`~mmvireid.models.utils.momentum_update_`. Labels outside
         ``0..K-1`` (outliers) are skipped.
         """
-        labels = torch.as_tensor(labels, device=self.prototypes.device)
+        labels = labels.to(self.prototypes.device)
         valid = (labels >= 0) & (labels < self.num_clusters)
         momentum_update_(self.prototypes, labels[valid],
                          features[valid.to(features.device)], self.momentum)
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """``f · Mᵀ / τ`` of the normalised features (against a copy of the
+        bank: :meth:`update` changes it in place before backward runs)."""
+        prototypes = self.prototypes.clone().to(features.dtype)
+        return F.normalize(features, dim=1) @ prototypes.t() / \
+            self.temperature
 
     def loss(self, features: torch.Tensor,
              labels: torch.Tensor) -> torch.Tensor:
@@ -99,8 +108,4 @@ class ClusterMemory(ResizableBuffersMixin, BaseModule):
         valid = (labels >= 0) & (labels < self.num_clusters)
         if not valid.any():
             return features.sum() * 0
-        # a copy: update() changes the bank in place before backward runs
-        prototypes = self.prototypes.clone().to(features.dtype)
-        logits = F.normalize(features[valid], dim=1) @ prototypes.t() / \
-            self.temperature
-        return F.cross_entropy(logits, labels[valid])
+        return F.cross_entropy(self.logits(features[valid]), labels[valid])

@@ -3,15 +3,14 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from ..utils.momentum_update import momentum_update_
-from ..utils.resizable_buffers import ResizableBuffersMixin
+from .base_memory import BaseMemory
 
 
 @MODELS.register_module()
-class InstanceMemory(ResizableBuffersMixin, BaseModule):
+class InstanceMemory(BaseMemory):
     """L2-normalised features of every (non-outlier) image of an epoch.
 
     SALCR's GPCR instance memories (``M_I^v``, ``M_I^r`` and the part banks
@@ -24,7 +23,9 @@ class InstanceMemory(ResizableBuffersMixin, BaseModule):
     reference never updates them (static memory), which is the default.
     With ``momentum_update=True``, :meth:`update` moves the entries of the
     batch's images towards their new features with the convention of
-    :class:`ClusterMemory` (``momentum`` weights the OLD entry).
+    :class:`ClusterMemory` (``momentum`` weights the OLD entry), DDP-correct
+    as every memory's (:class:`BaseMemory`); the labels of an update are the
+    images' dataset indices.
 
     Args:
         feat_dim (int): Global feature dimension ``D``.
@@ -127,26 +128,41 @@ class InstanceMemory(ResizableBuffersMixin, BaseModule):
 
     @torch.no_grad()
     def update(self,
-               indices: torch.Tensor,
                features: torch.Tensor,
-               part_features: Optional[torch.Tensor] = None) -> None:
+               labels: torch.Tensor,
+               extra: Optional[torch.Tensor] = None) -> None:
         """Momentum update of the batch's entries (no-op by default).
 
-        Only with ``momentum_update=True``; images not stored (outliers)
-        are skipped; an image seen twice is updated twice, in batch order.
+        Only with ``momentum_update=True`` (a setting every rank shares, so
+        the collective gather of :meth:`BaseMemory.update` is skipped by all
+        ranks alike); images not stored (outliers) are skipped; an image
+        seen twice is updated twice, in batch order.
 
         Args:
-            indices (Tensor): ``(B,)`` dataset indices.
             features (Tensor): ``(B, D)`` global features.
-            part_features (Tensor, optional): ``(B, P, D)`` part features.
+            labels (Tensor): ``(B,)`` dataset indices of the images.
+            extra (Tensor, optional): ``(B, P, D)`` their part features.
         """
-        if not self.momentum_update:
-            return
-        rows = self.rows(indices)
+        if self.momentum_update:
+            super().update(features, labels, extra)
+
+    @torch.no_grad()
+    def apply_update(self,
+                     features: torch.Tensor,
+                     labels: torch.Tensor,
+                     extra: Optional[torch.Tensor] = None) -> None:
+        """Move the entries of dataset indices ``labels`` towards
+        ``features`` (and their part entries towards ``extra``)."""
+        rows = self.rows(labels)
         kept = rows >= 0
         momentum_update_(self.features, rows[kept],
                          features[kept.to(features.device)], self.momentum)
-        if part_features is not None and self.has_parts:
+        if extra is not None and self.has_parts:
             momentum_update_(self.part_features, rows[kept],
-                             part_features[kept.to(part_features.device)],
-                             self.momentum)
+                             extra[kept.to(extra.device)], self.momentum)
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Cosine similarities ``(B, N)`` of ``(B, D)`` features to the
+        stored global entries."""
+        return F.normalize(
+            features, dim=-1) @ self.features.t().to(features.dtype)

@@ -3,15 +3,14 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from ..utils.momentum_update import momentum_update_
-from ..utils.resizable_buffers import ResizableBuffersMixin
+from .base_memory import BaseMemory
 
 
 @MODELS.register_module()
-class PartMemory(ResizableBuffersMixin, BaseModule):
+class PartMemory(BaseMemory):
     """One cluster memory per part, all in one label space.
 
     The part-level memories of SALCR's FGSAL (Eq. 12-15,
@@ -24,6 +23,7 @@ class PartMemory(ResizableBuffersMixin, BaseModule):
         M_p[y] <- M_p[y] / |M_p[y]|
 
     All parts are handled at once (no per-part Python list).
+    :meth:`update` is DDP-correct (:class:`BaseMemory`).
 
     Args:
         num_parts (int): Number of parts ``P``.
@@ -78,7 +78,10 @@ class PartMemory(ResizableBuffersMixin, BaseModule):
         self.prototypes = protos.to(self.prototypes.device)
 
     @torch.no_grad()
-    def update(self, part_feats: torch.Tensor, labels: torch.Tensor) -> None:
+    def apply_update(self,
+                     part_feats: torch.Tensor,
+                     labels: torch.Tensor,
+                     extra: None = None) -> None:
         """Momentum update with (detached) part features, in batch order.
 
         Rows labelled ``-1`` or beyond the bank are skipped.
@@ -91,6 +94,14 @@ class PartMemory(ResizableBuffersMixin, BaseModule):
             part_feats[valid.to(part_feats.device)],
             self.momentum,
             dim=1)
+
+    def logits(self, part_feats: torch.Tensor) -> torch.Tensor:
+        """``(P, B, K)`` similarities ``f_p · M_pᵀ / τ`` of the normalised
+        ``(B, P, D)`` part features (against a copy of the bank:
+        :meth:`update` changes it in place before backward runs)."""
+        prototypes = self.prototypes.clone().to(part_feats.dtype)
+        return torch.einsum('bpd,pkd->pbk', F.normalize(part_feats, dim=-1),
+                            prototypes) / self.temperature
 
     def loss(self, part_feats: torch.Tensor,
              labels: torch.Tensor) -> torch.Tensor:
@@ -113,11 +124,7 @@ class PartMemory(ResizableBuffersMixin, BaseModule):
         valid = (labels >= 0) & (labels < self.num_clusters)
         if not valid.any():
             return part_feats.sum() * 0
-        # a copy: update() changes the bank in place before backward runs
-        prototypes = self.prototypes.clone().to(part_feats.dtype)
-        logits = torch.einsum('bpd,pkd->pbk',
-                              F.normalize(part_feats[valid], dim=-1),
-                              prototypes) / self.temperature
+        logits = self.logits(part_feats[valid])
         # every part has the same rows: the mean over P x B rows is the
         # mean over parts of the per-part means
         return F.cross_entropy(

@@ -1,5 +1,4 @@
 """The generic ReID model: backbone, neck, optional training head."""
-import inspect
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -22,7 +21,12 @@ class ReIDer(BaseModel):
     Args:
         backbone (dict): Backbone config, e.g. ``dict(type='mmpretrain.
             ResNet', depth=50)``. Backbones return a tuple of stages; the
-            last one is used.
+            last one is used. A backbone that declares the capability
+            ``takes_modalities = True`` (a class attribute, e.g.
+            :class:`~mmvireid.models.MultiStreamBackbone`) is called as
+            ``backbone(inputs, modalities=[...])`` with each image's
+            modality name (``sample.modality``) whenever data samples are
+            given; any other backbone as ``backbone(inputs)``.
         neck (dict, optional): Neck pooling the last stage to ``(N, C)``;
             without one, feature maps are global-average pooled.
         head (dict, optional): Training head, ``head.loss(feats,
@@ -52,8 +56,6 @@ class ReIDer(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.head = MODELS.build(head) if head is not None else None
-        self._backbone_takes_modality = 'infrared' in inspect.signature(
-            self.backbone.forward).parameters
         self.test_cfg = dict(flip=True)
         self.test_cfg.update(test_cfg or {})
 
@@ -64,19 +66,35 @@ class ReIDer(BaseModel):
     ) -> torch.Tensor:
         """Last backbone stage, ``(N, C, H, W)`` (before the neck).
 
-        A backbone whose ``forward`` takes ``infrared`` (a two-stream
-        backbone) receives each image's modality from ``data_samples``.
+        A backbone with ``takes_modalities = True`` (a multi-stream
+        backbone) receives each image's modality name from
+        ``data_samples``; without data samples it runs its default.
         """
-        if self._backbone_takes_modality and data_samples is not None:
-            infrared = torch.tensor(
-                [s.modality == 'infrared' for s in data_samples],
-                device=inputs.device)
-            feats = self.backbone(inputs, infrared=infrared)
+        if self.backbone_takes_modalities and data_samples is not None:
+            feats = self.backbone(
+                inputs, modalities=self._modalities(data_samples))
         else:
             feats = self.backbone(inputs)
         if isinstance(feats, (tuple, list)):
             feats = feats[-1]
         return feats
+
+    @property
+    def backbone_takes_modalities(self) -> bool:
+        """bool: Whether the backbone declares ``takes_modalities``."""
+        return bool(getattr(self.backbone, 'takes_modalities', False))
+
+    @staticmethod
+    def _modalities(data_samples: List[VIReIDDataSample]) -> List[str]:
+        """The modality name of each data sample (``sample.modality``)."""
+        names = []
+        for i, sample in enumerate(data_samples):
+            if 'modality' not in sample:
+                raise ValueError(
+                    f'data sample {i} has no modality: the backbone routes '
+                    'images by modality, so every data sample needs one')
+            names.append(sample.modality)
+        return names
 
     def pool(self, feat_map: torch.Tensor) -> torch.Tensor:
         """Global feature ``(N, C)`` of a feature map, through the neck
@@ -103,6 +121,9 @@ class ReIDer(BaseModel):
                 mode: str = 'tensor') -> Union[Dict, List, torch.Tensor]:
         """Dispatch to :meth:`loss`, :meth:`predict` or feature extraction.
 
+        ``'tensor'`` returns :meth:`extract_feat` of the images, with the
+        data samples (so each image goes through its modality's stem).
+
         Args:
             inputs (Tensor): Images, ``(N, 3, H, W)``.
             data_samples (list[VIReIDDataSample], optional): Annotations.
@@ -113,7 +134,7 @@ class ReIDer(BaseModel):
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.extract_feat(inputs)
+            return self.extract_feat(inputs, data_samples)
         raise ValueError(f'invalid forward mode {mode!r}; expected '
                          "'loss', 'predict' or 'tensor'")
 

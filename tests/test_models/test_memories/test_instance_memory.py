@@ -44,7 +44,7 @@ def test_static_by_default():
     filled(memory)
     before = memory.features.clone()
     memory.update(
-        torch.tensor([2, 5]), torch.randn(2, 3), torch.randn(2, 2, 3))
+        torch.randn(2, 3), torch.tensor([2, 5]), torch.randn(2, 2, 3))
     assert torch.equal(before, memory.features)
 
 
@@ -62,7 +62,7 @@ def test_momentum_update_of_the_batch_entries():
             0.25 * expected[1] + 0.75 * F.normalize(f, dim=0), dim=0)
         expected_parts[1] = F.normalize(
             0.25 * expected_parts[1] + 0.75 * F.normalize(fp, dim=-1), dim=-1)
-    memory.update(index, feats, parts)
+    memory.update(feats, index, parts)
     torch.testing.assert_close(memory.features, expected)
     torch.testing.assert_close(memory.part_features, expected_parts)
     # entries of other images untouched

@@ -32,8 +32,9 @@ def test_predict_averages_with_mirror_image():
     assert got.shape == (3, 64)
     torch.testing.assert_close(got, want)
     # without flip: the plain feature, which differs from the average
-    plain = build(neck=dict(type='mmpretrain.GeneralizedMeanPooling'),
-                  test_cfg=dict(flip=False))
+    plain = build(
+        neck=dict(type='mmpretrain.GeneralizedMeanPooling'),
+        test_cfg=dict(flip=False))
     no_flip = torch.stack([s.pred_feature for s in plain.predict(images)])
     torch.testing.assert_close(no_flip, plain.extract_feat(images))
     assert not torch.allclose(no_flip, got)
@@ -62,3 +63,94 @@ def test_loss_needs_a_head_and_modes_are_checked():
         model(torch.rand(1, 3, 32, 16), [VIReIDDataSample()], mode='loss')
     with pytest.raises(ValueError, match="'train'"):
         model(torch.rand(1, 3, 32, 16), mode='train')
+
+
+TWO_STREAM = dict(type='TwoStreamBackbone', backbone=TINY_BACKBONE)
+
+
+def two_stream(**kwargs):
+    """A ReIDer on a two-stream backbone whose stems differ."""
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='ReIDer', backbone=TWO_STREAM, **kwargs))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.backbone.stems['infrared'].parameters():
+            p.mul_(1 + 0.2 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+def samples_of(modalities):
+    return [
+        VIReIDDataSample().set_identity(0, 1, m, 'query') for m in modalities
+    ]
+
+
+def test_tensor_mode_routes_each_image_through_its_stem():
+    """Defect 5: ``mode='tensor'`` used to drop the data samples, so every
+    image went through the visible stem."""
+    model = two_stream()
+    images = torch.rand(4, 3, 32, 16)
+    names = ['visible', 'infrared', 'infrared', 'visible']
+    ir = torch.tensor([n == 'infrared' for n in names])
+    with torch.no_grad():
+        feats = model(images, samples_of(names), mode='tensor')
+        via_ir = model.pool(
+            model.backbone(images, modalities=['infrared'] * 4)[-1])
+        via_vis = model.pool(
+            model.backbone(images, modalities=['visible'] * 4)[-1])
+    assert feats.shape == (4, 64)
+    torch.testing.assert_close(feats[ir], via_ir[ir])
+    torch.testing.assert_close(feats[~ir], via_vis[~ir])
+    assert not torch.allclose(feats[ir], via_vis[ir])
+    # predict and loss-mode extraction go through the same routing
+    with torch.no_grad():
+        pred = model.predict(images, samples_of(names))
+        plain = two_stream(test_cfg=dict(flip=False))
+        plain_pred = plain.predict(images, samples_of(names))
+    torch.testing.assert_close(
+        torch.stack([s.pred_feature for s in plain_pred]), feats)
+    assert not torch.allclose(
+        torch.stack([s.pred_feature for s in pred]), feats)  # flip mean
+
+
+class _Recorder(torch.nn.Module):
+    """A backbone recording the keyword arguments it was called with."""
+
+    def __init__(self, takes_modalities):
+        super().__init__()
+        if takes_modalities is not None:
+            self.takes_modalities = takes_modalities
+        self.calls = []
+
+    def forward(self, x, infrared=None, modalities=None):
+        self.calls.append(dict(infrared=infrared, modalities=modalities))
+        return (x.mean(1, keepdim=True), )
+
+
+@pytest.mark.parametrize('takes', [None, False, True])
+def test_modalities_follow_the_declared_capability(takes):
+    model = build()
+    model.backbone = _Recorder(takes)
+    names = ['infrared', 'visible']
+    model(torch.rand(2, 3, 8, 4), samples_of(names), mode='tensor')
+    model(torch.rand(2, 3, 8, 4), mode='tensor')
+    # No signature sniffing: only the declared capability counts, and the
+    # backbone gets the names the data samples carry.
+    assert model.backbone.calls == [
+        dict(infrared=None, modalities=names if takes else None),
+        dict(infrared=None, modalities=None)
+    ]
+
+
+def test_routing_needs_a_modality_per_sample():
+    model = two_stream()
+    with pytest.raises(ValueError, match='data sample 1 has no modality'):
+        model(
+            torch.rand(2, 3, 32, 16),
+            samples_of(['visible']) + [VIReIDDataSample()],
+            mode='tensor')
+    with pytest.raises(ValueError, match="unknown modality 'augmented'"):
+        model(
+            torch.rand(1, 3, 32, 16),
+            [VIReIDDataSample(metainfo=dict(modality='augmented'))],
+            mode='tensor')

@@ -1,0 +1,3 @@
+from .vireid_distributed_data_parallel import VIReIDDistributedDataParallel
+
+__all__ = ['VIReIDDistributedDataParallel']
