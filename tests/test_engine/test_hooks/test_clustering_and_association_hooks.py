@@ -197,3 +197,53 @@ def test_extraction_precision_follows_the_optimizer_wrapper():
     assert ClusteringHook(extract_dataloader={}, amp=True).uses_amp(fp32_run)
     assert not ClusteringHook(
         extract_dataloader={}, amp=False).uses_amp(amp_run)
+
+
+def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
+                                                monkeypatch):
+    """knn_cfg of the config is what the k-NN search receives."""
+    from mmvireid.engine.hooks import clustering_hook
+    from mmvireid.models.utils import dbscan_clustering
+    seen = []
+    jaccard = dbscan_clustering.k_reciprocal_jaccard
+
+    def spy(features, **kwargs):
+        seen.append(kwargs)
+        return jaccard(features, **kwargs)
+
+    monkeypatch.setattr(dbscan_clustering, 'k_reciprocal_jaccard', spy)
+    runner = make_runner(sysu_root, str(tmp_path / 'work'), max_epochs=1)
+    hook = next(
+        h for h in runner.hooks
+        if isinstance(h, clustering_hook.ClusteringHook))
+    hook.knn_cfg = clustering_hook.check_knn_cfg(dict(chunk_size=7))
+    runner.train()
+    assert len(seen) == 2 and all(kw['chunk_size'] == 7 for kw in seen)
+
+
+@pytest.mark.parametrize('knn_cfg, error', [
+    (dict(chunk=3), 'unknown knn_cfg'),
+    (dict(knn_backend='annoy'), 'knn_backend must be one of'),
+    (dict(chunk_size=0), 'chunk_size must be a positive int'),
+])
+def test_bad_knn_options_fail_at_build_time(knn_cfg, error):
+    from mmvireid.engine.hooks import ClusteringHook
+    with pytest.raises(ValueError, match=error):
+        ClusteringHook(extract_dataloader=dict(), knn_cfg=knn_cfg)
+
+
+def test_faiss_backend_without_faiss_is_a_clear_error(monkeypatch):
+    import builtins
+
+    from mmvireid.engine.hooks import ClusteringHook
+    real_import = builtins.__import__
+
+    def no_faiss(name, *args, **kwargs):
+        if name == 'faiss':
+            raise ImportError('no faiss here')
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, '__import__', no_faiss)
+    with pytest.raises(ImportError, match='faiss-cpu'):
+        ClusteringHook(
+            extract_dataloader=dict(), knn_cfg=dict(knn_backend='faiss'))
