@@ -2,6 +2,7 @@
 import argparse
 
 from mmengine.fileio import dump
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
@@ -26,7 +27,10 @@ def main() -> None:
                       args.work_dir)
     cfg.load_from = args.checkpoint
     prepare_launch(cfg, args.threads)
-    runner = Runner.from_cfg(cfg)
+    if 'runner_type' in cfg:  # mmvireid's configs: VIReIDRunner
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out and runner.rank == 0:
         dump(metrics, args.out)

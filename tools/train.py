@@ -1,6 +1,7 @@
 """Train a model: ``python tools/train.py CONFIG [--work-dir DIR] ...``."""
 import argparse
 
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmvireid.utils import register_all_modules
@@ -39,7 +40,10 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
     prepare_launch(cfg, args.threads)
-    runner = Runner.from_cfg(cfg)
+    if 'runner_type' in cfg:  # mmvireid's configs: VIReIDRunner
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
     runner.train()
     finish_launch()
 

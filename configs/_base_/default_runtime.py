@@ -1,4 +1,9 @@
 default_scope = 'mmvireid'
+# mmengine's Runner that also takes custom_hooks as a dict keyed by hook name
+# (dicts merge across configs, lists do not: a derived config changes or
+# removes one hook with e.g. custom_hooks = dict(association=None));
+# mmengine's RUNNERS.build(cfg) builds it, as tools/train.py does
+runner_type = 'mmvireid.VIReIDRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

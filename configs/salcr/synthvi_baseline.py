@@ -8,19 +8,7 @@ model = dict(
         global_head=dict(cross_modal=False),
         part_head=None,
         instance_head=None))
-custom_hooks = [
-    dict(
-        type='StageSwitchHook',
-        switch_epoch={{_base_.switch_epoch}},
-        sampler_mode=None),
-    dict(
-        type='ClusteringHook',
-        extract_dataloader={{_base_.extract_dataloader}},
-        eps=0.5,
-        min_samples=4,
-        k1=20,
-        k2=6,
-        centre_features=True,
-        show_progress=False),
-    dict(type='EpochSeedHook'),
-]
+custom_hooks = dict(
+    stage_switch=dict(sampler_mode=None),
+    clustering=dict(extract_part_features=False),
+    association=None)

@@ -1,19 +1,8 @@
 # Ablation row "+DAGL": the baseline plus dual OT association and the
-# global dual contrast from the switch epoch (paired batches). No FGSAL,
-# GPCR or CMFP(tr).
+# global dual contrast from the switch epoch (paired batches).
+# configs/salcr/synthvi.py with FGSAL, GPCR and CMFP(tr) switched off.
 _base_ = ['./synthvi.py']
 model = dict(head=dict(part_head=None, instance_head=None))
-custom_hooks = [
-    dict(type='StageSwitchHook', switch_epoch={{_base_.switch_epoch}}),
-    dict(
-        type='ClusteringHook',
-        extract_dataloader={{_base_.extract_dataloader}},
-        eps=0.5,
-        min_samples=4,
-        k1=20,
-        k2=6,
-        centre_features=True,
-        show_progress=False),
-    dict(type='AssociationHook', start_epoch={{_base_.switch_epoch}}),
-    dict(type='EpochSeedHook'),
-]
+custom_hooks = dict(
+    clustering=dict(extract_part_features=False),
+    association=dict(cmfp_k=None))

@@ -1,19 +1,5 @@
 # Ablation row "+GPCR": DAGL + FGSAL plus collaborative refinement
 # (instance memories, cross-modality intersection, mutual correction).
-# No CMFP(tr); configs/salcr/synthvi.py adds it (the full method).
+# configs/salcr/synthvi.py (the full method) with CMFP(tr) switched off.
 _base_ = ['./synthvi.py']
-custom_hooks = [
-    dict(type='StageSwitchHook', switch_epoch={{_base_.switch_epoch}}),
-    dict(
-        type='ClusteringHook',
-        extract_dataloader={{_base_.extract_dataloader}},
-        eps=0.5,
-        min_samples=4,
-        k1=20,
-        k2=6,
-        centre_features=True,
-        extract_part_features=True,
-        show_progress=False),
-    dict(type='AssociationHook', start_epoch={{_base_.switch_epoch}}),
-    dict(type='EpochSeedHook'),
-]
+custom_hooks = dict(association=dict(cmfp_k=None))

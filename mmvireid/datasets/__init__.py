@@ -7,9 +7,10 @@ from .sysu_mm01 import SYSUMM01
 from .sysu_splits import (process_gallery_sysu, process_query_sysu,
                           process_train_sysu)
 from .transforms import *  # noqa: F401,F403
+from .virtual_modality_dataset import VirtualModalityDataset
 
 __all__ = [
     'BaseVIReIDDataset', 'SYSUMM01', 'RegDB', 'SynthVI', 'process_query_sysu',
     'process_gallery_sysu', 'process_train_sysu', 'read_regdb_index',
-    'vireid_collate'
+    'vireid_collate', 'VirtualModalityDataset'
 ]

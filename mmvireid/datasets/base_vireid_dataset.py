@@ -78,6 +78,10 @@ class BaseVIReIDDataset(BaseDataset):
             if info['modality'] not in MODALITIES:
                 raise ValueError(f'bad modality {info["modality"]!r} for '
                                  f'{info["img_path"]}')
+        # the declared modalities: what the engine loops over (clustering,
+        # memories, samplers); a config may declare more (e.g. a virtual
+        # modality added by a transform) through `metainfo`
+        self._metainfo.update(modalities=MODALITIES)
         self._metainfo.update(self._extra_metainfo, split=self.split)
         if 'query_indices' in split:
             self._metainfo.update(
@@ -103,6 +107,11 @@ class BaseVIReIDDataset(BaseDataset):
         """True identity of every sample (diagnostics and evaluation)."""
         return np.array(
             [self.get_data_info(i)['pid'] for i in range(len(self))])
+
+    @property
+    def modalities(self) -> tuple:
+        """The declared modalities (metainfo ``modalities``), in order."""
+        return tuple(self.metainfo['modalities'])
 
     def get_modalities(self) -> np.ndarray:
         """Modality string of every sample."""

@@ -34,12 +34,15 @@ def extract_features(model: torch.nn.Module,
 
     Returns:
         dict: ``features`` (N, D) float32, L2-normalised; ``pids`` (N,) true
-        ids (diagnostics only); ``infrared`` (N,) bool; ``camids`` (N,);
-        and ``part_features`` (N, P, C), each part L2-normalised, when the
+        ids (diagnostics only); ``modality_ids`` (N,) int64, positions in
+        ``modalities`` (the dataset's declared modalities, metainfo
+        ``modalities``, a tuple of names); ``camids`` (N,); and
+        ``part_features`` (N, P, C), each part L2-normalised, when the
         model writes ``pred_part_feature``.
     """
     rank, world_size = get_dist_info()
     size = len(dataloader.dataset)
+    modalities = tuple(dataloader.dataset.metainfo['modalities'])
     was_training = model.training
     model.eval()
     results = []
@@ -47,7 +50,7 @@ def extract_features(model: torch.nn.Module,
     for data in dataloader:
         with autocast(enabled=amp):
             samples = model.test_step(data)
-        results.extend(_to_host(samples))
+        results.extend(_to_host(samples, modalities))
         if bar is not None:
             bar.update(len(data['inputs']) * world_size)
     model.train(was_training)
@@ -64,7 +67,7 @@ def extract_features(model: torch.nn.Module,
         out = dict(
             features=F.normalize(torch.stack([r[1] for r in gathered]), dim=1),
             pids=torch.tensor([r[2] for r in gathered]),
-            infrared=torch.tensor([r[3] for r in gathered]),
+            modality_ids=torch.tensor([r[3] for r in gathered]),
             camids=torch.tensor([r[4] for r in gathered]))
         if gathered[0][5] is not None:
             out['part_features'] = F.normalize(
@@ -84,31 +87,39 @@ def extract_features(model: torch.nn.Module,
             }
         for value in out.values():
             broadcast(value)
+    counts = torch.bincount(out['modality_ids'], minlength=len(modalities))
     print_log(
-        f'extracted features of {size} images '
-        f'({int(out["infrared"].sum())} infrared)',
+        f'extracted features of {size} images (' +
+        ', '.join(f'{int(n)} {m}' for m, n in zip(modalities, counts)) + ')',
         logger='current')
+    out['modalities'] = modalities
     return out
 
 
-def _to_host(samples: list) -> list:
-    """``(sample_idx, feature, pid, is_infrared, camid, part_feature)`` of
+def _to_host(samples: list, modalities: tuple) -> list:
+    """``(sample_idx, feature, pid, modality_id, camid, part_feature)`` of
     each sample, on the CPU in float32: one device-to-host copy per batch,
     then a private copy per row (a row view would carry the whole batch
     when gathered across ranks)."""
+    for s in samples:
+        if s.modality not in modalities:
+            raise ValueError(
+                f'sample {s.sample_idx} has modality {s.modality!r}, which '
+                f'the dataset does not declare (metainfo modalities '
+                f'{modalities})')
     feats = torch.stack([s.pred_feature for s in samples]).float().cpu()
     parts = None
     if samples[0].get('pred_part_feature') is not None:
         parts = torch.stack([s.pred_part_feature
                              for s in samples]).float().cpu()
     return [(int(s.sample_idx), feats[i].clone(), int(s.pid),
-             bool(s.modality == 'infrared'), int(s.camid),
+             modalities.index(s.modality), int(s.camid),
              None if parts is None else parts[i].clone())
             for i, s in enumerate(samples)]
 
 
-def split_by_modality(infrared: torch.Tensor) -> Dict[str, np.ndarray]:
-    """Dataset indices of the visible and the infrared samples."""
-    infrared = np.asarray(infrared, dtype=bool)
-    return dict(
-        visible=np.flatnonzero(~infrared), infrared=np.flatnonzero(infrared))
+def split_by_modality(modality_ids: torch.Tensor,
+                      modalities: tuple) -> Dict[str, np.ndarray]:
+    """Dataset indices of the samples of each declared modality."""
+    ids = np.asarray(modality_ids)
+    return {m: np.flatnonzero(ids == i) for i, m in enumerate(modalities)}

@@ -4,4 +4,5 @@ from .heads import *  # noqa: F401,F403
 from .memories import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .reiders import *  # noqa: F401,F403
+from .task_modules import *  # noqa: F401,F403
 from .wrappers import *  # noqa: F401,F403

@@ -20,22 +20,29 @@ class VIReIDDataSample(BaseDataElement):
     retrieval feature written by ``predict``).
     """
 
-    def set_identity(self, pid: int, camid: int, modality: str,
+    def set_identity(self,
+                     pid: int,
+                     camid: int,
+                     modality: str,
                      role: Optional[str] = None) -> 'VIReIDDataSample':
         """Set the identity annotations of this sample.
 
         Args:
             pid (int): True person id.
             camid (int): Raw camera number.
-            modality (str): ``'visible'`` or ``'infrared'``.
+            modality (str): ``'visible'`` or ``'infrared'`` (the real
+                modalities, :data:`MODALITIES`), or a virtual modality a
+                dataset wrapper or transform declares (e.g.
+                ``'augmented'``).
             role (str, optional): ``'train'``, ``'query'`` or ``'gallery'``.
 
         Returns:
             VIReIDDataSample: ``self``, for chaining.
         """
-        if modality not in MODALITIES:
-            raise ValueError(f'modality must be one of {MODALITIES}, '
-                             f'got {modality!r}')
+        if not isinstance(modality, str) or not modality:
+            raise ValueError('modality must be a non-empty name (a real '
+                             f'modality {MODALITIES} or a virtual one), got '
+                             f'{modality!r}')
         self.set_field(int(pid), 'pid')
         self.set_metainfo(dict(camid=int(camid), modality=modality))
         if role is not None:

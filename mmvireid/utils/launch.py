@@ -11,6 +11,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 
+from .hook_configs import hooks_as_list
+
 
 def add_launch_args(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``tools/train.py`` and ``tools/test.py``:
@@ -49,6 +51,10 @@ def load_config(config: str,
                 work_dir: Optional[str] = None) -> Config:
     """Read a config and apply the command-line overrides of the tools.
 
+    ``custom_hooks`` given by name (:mod:`mmvireid.utils.hook_configs`)
+    become mmengine's list after the overrides, so ``--cfg-options
+    custom_hooks.clustering.eps=0.5`` works.
+
     Args:
         config (str): Config file path.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
@@ -58,11 +64,16 @@ def load_config(config: str,
 
     Returns:
         Config: The config.
+
+    Raises:
+        ValueError: A ``custom_hooks`` entry is not a hook config or has no
+            ``type`` (see :func:`~mmvireid.utils.hook_configs.hooks_as_list`).
     """
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
+    hooks_as_list(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:

@@ -1,19 +1,30 @@
 """configs/salcr: every config builds; sysu.py and regdb.py train one
-iteration on tiny trees in the real layouts."""
+iteration on tiny trees in the real layouts; the layout of the family (one
+method base, dataset configs, ablation rows that name what they switch
+off)."""
 import glob
 import os.path as osp
+import re
 
 import pytest
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.registry import RUNNERS
 
+from mmvireid.engine import VIReIDRunner
 from mmvireid.registry import MODELS
-from mmvireid.utils import register_all_modules
+from mmvireid.utils import hooks_as_list, register_all_modules
 
 register_all_modules()
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'salcr', '*.py')))
+SALCR = osp.join(ROOT, 'configs', 'salcr')
+CONFIGS = sorted(
+    path for path in glob.glob(osp.join(SALCR, '*.py'))
+    if not osp.basename(path).startswith('_base_'))
+ROWS = [
+    'synthvi_baseline.py', 'synthvi_dagl.py', 'synthvi_dagl_fgsal.py',
+    'synthvi_dagl_fgsal_gpcr.py', 'synthvi_ceiling.py'
+]
 
 
 def test_the_config_family_is_complete():
@@ -27,7 +38,7 @@ def test_the_config_family_is_complete():
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
 def test_config_parses_and_its_model_builds(path):
-    cfg = Config.fromfile(path)
+    cfg = hooks_as_list(Config.fromfile(path))
     model = MODELS.build(cfg.model)
     head = model.head
     hooks = [h['type'] for h in cfg.custom_hooks]
@@ -63,7 +74,7 @@ def tiny_run_config(path, data_root, work_dir, dataset_fix):
         num_clusters=2, num_instances=2, iters_per_epoch=1)
     cfg.train_dataloader.dataset.data_root = data_root
     dataset_fix(cfg.train_dataloader.dataset)
-    clustering = cfg.custom_hooks[1]
+    clustering = cfg.custom_hooks.clustering
     assert clustering['type'] == 'ClusteringHook'
     clustering.update(min_samples=2, k1=4, k2=2, show_progress=False)
     extract = clustering['extract_dataloader']
@@ -87,7 +98,8 @@ def test_sysu_config_trains_one_iteration(sysu_root, tmp_path):
     cfg = tiny_run_config(
         osp.join(ROOT, 'configs', 'salcr', 'sysu.py'), sysu_root,
         str(tmp_path / 'work'), _sysu_fix)
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)  # the configs' VIReIDRunner
+    assert isinstance(runner, VIReIDRunner)
     runner.train()
     assert runner.iter == 1
     assert len(runner.model.head.labels) == 72  # every train image labelled
@@ -108,7 +120,96 @@ def test_regdb_config_trains_one_iteration(regdb_root, tmp_path):
     cfg = tiny_run_config(
         osp.join(ROOT, 'configs', 'salcr', 'regdb.py'), regdb_root,
         str(tmp_path / 'work'), lambda dataset: dataset.update(trial=2))
-    runner = Runner.from_cfg(cfg)
+    runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.iter == 1
     assert runner.train_dataloader.dataset.trial == 2
+
+
+def _code(path):
+    """The lines of a config file that are not comments or blank."""
+    with open(path) as f:
+        return [
+            line for line in f
+            if line.strip() and not line.lstrip().startswith('#')
+        ]
+
+
+@pytest.mark.parametrize('name', ROWS)
+def test_ablation_rows_state_only_what_they_switch_off(name):
+    code = ''.join(_code(osp.join(SALCR, name)))
+    assert "_base_ = ['./synthvi.py']" in code
+    # no hook is restated, no base value copied in
+    assert 'type=' not in code and '{{_base_' not in code
+    assert 'extract_dataloader' not in code and 'switch_epoch' not in code
+    assert len(_code(osp.join(SALCR, name))) <= 12
+
+
+def test_the_family_shares_one_method_base():
+    """sysu.py / regdb.py / synthvi.py: the method base plus a dataset base
+    (the one each evaluates with); the hooks are stated once, there."""
+    dataset_bases = dict(sysu='sysu_all', regdb='regdb_v2t', synthvi='synthvi')
+    for config, dataset in dataset_bases.items():
+        name = f'{config}.py'
+        code = ''.join(_code(osp.join(SALCR, name)))
+        assert re.search(
+            r"_base_ = \['\./_base_salcr\.py', "
+            rf"'\.\./_base_/datasets/{dataset}\.py'\]", code), name
+        assert "type='ClusteringHook'" not in code, name
+        assert '{{_base_' not in code, name
+    base = ''.join(_code(osp.join(SALCR, '_base_salcr.py')))
+    for hook in ('StageSwitchHook', 'ClusteringHook', 'AssociationHook',
+                 'EpochSeedHook'):
+        assert base.count(f"type='{hook}'") == 1, hook
+
+
+def test_every_base_file_is_used():
+    """Every file under configs/_base_ is a base of a config, or an
+    evaluation variant of such a base (sysu_indoor.py, regdb_t2v.py: the
+    other protocols of a dataset, for tools/test.py)."""
+    configs = glob.glob(
+        osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    bases_of = {
+        osp.normpath(path): {
+            osp.normpath(osp.join(osp.dirname(path), base))
+            for base in Config._get_base_files(path)
+        }
+        for path in configs
+    }
+    base_dir = osp.join(ROOT, 'configs', '_base_')
+    base_files = {path for path in bases_of if path.startswith(base_dir)}
+    used = set().union(*(bases_of[path]
+                         for path in set(bases_of) - base_files))
+    variants = {
+        path
+        for path in base_files if bases_of[path] and bases_of[path] <= used
+    }
+    assert base_files - variants <= used, base_files - variants - used
+
+
+def test_hooks_of_the_rows():
+    """What each row switches off, read from the resolved hooks."""
+
+    def hooks(name):
+        cfg = hooks_as_list(Config.fromfile(osp.join(SALCR, name)))
+        return {hook['type']: hook for hook in cfg.custom_hooks}
+
+    full = hooks('synthvi.py')
+    assert list(full) == [
+        'StageSwitchHook', 'ClusteringHook', 'AssociationHook', 'EpochSeedHook'
+    ]
+    assert full['AssociationHook']['cmfp_k'] == 10
+    assert full['StageSwitchHook']['train_pipeline'] is None  # no LTG
+    baseline = hooks('synthvi_baseline.py')
+    assert 'AssociationHook' not in baseline
+    assert baseline['StageSwitchHook']['sampler_mode'] is None
+    assert not baseline['ClusteringHook']['extract_part_features']
+    ceiling = hooks('synthvi_ceiling.py')
+    assert ceiling['ClusteringHook']['label_source'] == 'ground_truth'
+    assert ceiling['AssociationHook']['ground_truth']
+    for name in ROWS[1:]:
+        row = hooks(name)
+        assert row['AssociationHook']['start_epoch'] == 2, name
+        for key in ('eps', 'k1', 'extract_dataloader'):
+            assert row['ClusteringHook'][key] == \
+                full['ClusteringHook'][key], (name, key)

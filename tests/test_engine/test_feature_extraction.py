@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
 from torch.utils.data import DataLoader
@@ -49,16 +50,18 @@ def test_features_of_every_sample_in_dataset_order(sysu_root):
     torch.testing.assert_close(out['features'].norm(dim=1),
                                torch.ones(len(dataset)))
     assert out['pids'].tolist() == dataset.get_pids().tolist()
-    assert out['infrared'].tolist() == [
-        m == 'infrared' for m in dataset.get_modalities()
-    ]
+    assert out['modalities'] == dataset.modalities
+    assert [out['modalities'][i]
+            for i in out['modality_ids']] == dataset.get_modalities().tolist()
     # same features as predicting one sample alone, in eval mode
     model.eval()
     one = model.test_step(pseudo_collate([dataset[7]]))[0].pred_feature
     torch.testing.assert_close(
         out['features'][7], one / one.norm(), atol=1e-5, rtol=1e-5)
-    split = split_by_modality(out['infrared'])
-    assert len(split['visible']) + len(split['infrared']) == len(dataset)
+    split = split_by_modality(out['modality_ids'], out['modalities'])
+    assert set(split) == set(dataset.modalities)
+    assert sorted(np.concatenate(list(split.values()))) == list(
+        range(len(dataset)))
 
 
 def test_mixed_precision_extraction_returns_float32_close_to_fp32(sysu_root):

@@ -17,7 +17,7 @@ def test_trial_options_reach_every_regdb_dataset():
         dict(option.split('=') for option in trials.trial_options(7)))
     datasets = [
         cfg.train_dataloader.dataset,
-        cfg.custom_hooks[1].extract_dataloader.dataset,
+        cfg.custom_hooks.clustering.extract_dataloader.dataset,
         cfg.val_dataloader.dataset, cfg.test_dataloader.dataset
     ]
     assert all(d.type == 'RegDB' and int(d.trial) == 7 for d in datasets)

@@ -18,9 +18,10 @@ CONFIG = osp.join(ROOT, 'tests', 'data', 'configs', 'synthvi_smoke.py')
 
 
 def data_options(data):
+    extraction = 'custom_hooks.clustering.extract_dataloader.dataset'
     return [
         '--cfg-options', f'train_dataloader.dataset.data_root={data}',
-        f'custom_hooks.0.extract_dataloader.dataset.data_root={data}',
+        f'{extraction}.data_root={data}',
         f'test_dataloader.dataset.data_root={data}',
         f'val_dataloader.dataset.data_root={data}'
     ]

@@ -50,8 +50,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmvireid.engine.feature_extraction import extract_features
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
-from mmvireid.utils import register_all_modules
+from mmvireid.structures import (MODALITIES, PseudoLabels, VIReIDDataSample,
+                                 pair_key)
+from mmvireid.utils import custom_hooks_as_list, register_all_modules
 
 SYSU_TRAIN = dict(visible=22258, infrared=11909, ids=395)
 POOL_SIZE = 64
@@ -73,6 +74,8 @@ class SyntheticImages(Dataset):
             dtype=torch.uint8)
         self.num_visible = num_visible
         self.size = num_visible + num_infrared
+        # the declared modalities, as a real dataset's metainfo has them
+        self.metainfo = dict(modalities=MODALITIES)
         self.pids = np.concatenate([
             np.arange(num_visible) % num_ids,
             np.arange(num_infrared) % num_ids
@@ -111,7 +114,7 @@ def build_model(cfg: Config, device: str) -> torch.nn.Module:
 
 def clustering_hook_cfg(cfg: Config) -> dict:
     """The config's ``ClusteringHook`` entry (or an empty dict)."""
-    for hook in cfg.get('custom_hooks', []):
+    for hook in custom_hooks_as_list(cfg.get('custom_hooks')) or []:
         if hook.get('type') == 'ClusteringHook':
             return hook
     return {}
@@ -126,22 +129,34 @@ def install_memories(model: torch.nn.Module, dataset: SyntheticImages,
     feat_dim = model.neck.in_channels  # GeM + BNNeck keep the width
     feats = torch.nn.functional.normalize(
         torch.randn(num, feat_dim, generator=generator), dim=1)
-    labels = dataset.pids.astype(np.int64)
-    result = dict(
-        labels=labels,
-        cross_labels=labels,
-        infrared=np.arange(num) >= dataset.num_visible,
-        pids=labels,
-        features=feats.to(device))
+    labels = torch.from_numpy(dataset.pids.astype(np.int64))
+    modality_ids = (torch.arange(num) >= dataset.num_visible).long()
+    parts = None
     if with_parts:
         head = model.head
         num_parts = head.part_head.num_parts
         part_dim = head.part_head.in_channels
-        result['part_features'] = torch.nn.functional.normalize(
+        parts = torch.nn.functional.normalize(
             torch.randn(num, num_parts, part_dim, generator=generator),
             dim=2).to(device)
-    model.update_clusters(result)
-    model.update_associations(result)
+    clusters = PseudoLabels(
+        modalities=dataset.metainfo['modalities'],
+        modality_ids=modality_ids,
+        labels=labels,
+        pids=labels,
+        features=feats.to(device),
+        part_features=parts)
+    first, second = clusters.modalities
+    model.set_pseudo_labels(clusters)
+    # each sample associated with the other modality's cluster of its id
+    model.set_pseudo_labels(
+        clusters.with_fields(
+            cross_labels={
+                pair_key(first, second): torch.where(modality_ids == 0, labels,
+                                                     -1),
+                pair_key(second, first): torch.where(modality_ids == 1, labels,
+                                                     -1)
+            }))
 
 
 def paired_batch(dataset: SyntheticImages, num_clusters: int,

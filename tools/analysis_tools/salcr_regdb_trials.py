@@ -36,7 +36,7 @@ def trial_options(trial: int) -> List[str]:
     if trial not in range(1, 11):
         raise ValueError(f'RegDB trial must be in 1..10, got {trial}')
     keys = ('train_dataloader.dataset.trial',
-            'custom_hooks.1.extract_dataloader.dataset.trial',
+            'custom_hooks.clustering.extract_dataloader.dataset.trial',
             'val_dataloader.dataset.trial', 'test_dataloader.dataset.trial')
     return [f'{key}={trial}' for key in keys]
 
@@ -47,11 +47,13 @@ def train_command(config: str, trial: int, work_dir: str, gpus: int,
     options = ['--work-dir', work_dir, '--cfg-options'
                ] + trial_options(trial) + list(extra)
     if gpus > 1:
-        return ['bash',
-                osp.join(ROOT, 'tools', 'dist_train.sh'), config,
-                str(gpus)] + options
-    return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config
-            ] + options
+        return [
+            'bash',
+            osp.join(ROOT, 'tools', 'dist_train.sh'), config,
+            str(gpus)
+        ] + options
+    return [sys.executable,
+            osp.join(ROOT, 'tools', 'train.py'), config] + options
 
 
 def test_command(config: str, trial: int, checkpoint: str, direction: str,

@@ -1,43 +1,64 @@
 """P x K cluster samplers of the two training stages of cross-modal USL."""
-from typing import Iterator, Optional, Sequence
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
 from mmvireid.registry import DATA_SAMPLERS
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels, pair_key)
 
 MODES = ('intra', 'paired')
 
 
 @DATA_SAMPLERS.register_module()
-class CrossModalClusterSampler(Sampler):
-    """Yield batches of pseudo-identities of both modalities.
+class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
+    """Yield P x K batches of pseudo-identities of the declared modalities.
 
-    The labels come from the clustering hooks through :meth:`set_labels`
+    The labels come from the label pipeline through
+    :meth:`set_pseudo_labels` (a :class:`~mmvireid.structures.PseudoLabels`)
     at the start of each epoch; the epoch length is fixed
     (``iters_per_epoch`` batches per rank, as in the reference methods,
-    not one pass over the data), so the loop never changes length.
+    not one pass over the data), so the loop never changes length. The
+    sampler spells no modality name: it loops over ``pl.modalities`` in
+    their declared order.
 
-    ``mode='intra'`` (stage 1, intra-modality learning): each batch is
-    ``num_clusters`` visible clusters x ``num_instances`` images, then
-    ``num_clusters`` infrared clusters x ``num_instances`` images.
+    ``mode='intra'`` (stage 1, intra-modality learning): for each declared
+    modality in order, ``num_clusters`` clusters of that modality x
+    ``num_instances`` images (a third modality, e.g. a channel-augmented
+    view, gets its own ``num_clusters`` blocks after the first two). Only
+    ``pl.labels`` is used; cross labels are ignored.
 
-    ``mode='paired'`` (stage 2, SALCR): each batch holds
-    ``num_clusters // 2`` pseudo-identities anchored in visible clusters
-    and as many anchored in infrared clusters. For each, ``num_instances``
-    visible and ``num_instances`` infrared images share the pseudo-identity
-    through the cross-modal labels; position ``j`` of the visible half and
-    position ``j`` of the infrared half belong to the same pseudo-identity
-    (FGSAL pairs images by position). Clusters without a counterpart in the
-    other modality are not drawn.
+    ``mode='paired'`` (stage 2, SALCR) pairs the first two declared
+    modalities ``A = modalities[0]``, ``B = modalities[1]``; further
+    modalities are not drawn in this mode. Each batch holds
+    ``num_clusters // 2`` pseudo-identities anchored in ``A`` clusters and
+    as many anchored in ``B`` clusters. For each, ``num_instances`` ``A``
+    and ``num_instances`` ``B`` images share the pseudo-identity through
+    ``pl.cross_labels[pair_key(B, A)]`` / ``[pair_key(A, B)]``. The batch is
+    the ``A`` half then the ``B`` half, and **pairing is by position**:
+    position ``j`` of the ``A`` half and position ``j`` of the ``B`` half
+    belong to the same pseudo-identity (FGSAL pairs images by position).
+    Clusters without a counterpart in the other modality are not drawn.
+    A :meth:`set_pseudo_labels` without cross labels (the call right after
+    clustering, before association) is stored; :meth:`__iter__` raises if
+    no association has arrived by the time the epoch starts.
 
     Images of a cluster smaller than ``num_instances`` are drawn with
     replacement. Every rank draws different clusters (its seed includes the
     rank and the epoch).
 
+    The batch size follows from the sampler (see :attr:`batch_size`):
+    ``len(modalities) * num_clusters * num_instances`` in ``'intra'`` mode,
+    ``2 * num_clusters * num_instances`` in ``'paired'`` mode. The
+    modalities are the dataset's ``metainfo['modalities']`` when it
+    declares them, else those of the first pseudo-labels.
+    :meth:`check_batch_size` compares it with the DataLoader's.
+
     Args:
-        dataset: The training dataset (only its length is used).
+        dataset: The training dataset (its length, and its
+            ``metainfo['modalities']`` when it has one).
         num_clusters (int): Clusters per modality per batch (``P``).
         num_instances (int): Images per cluster (``K``).
         iters_per_epoch (int): Batches per epoch and rank.
@@ -52,12 +73,13 @@ class CrossModalClusterSampler(Sampler):
                  iters_per_epoch: int = 300,
                  mode: str = 'intra',
                  seed: Optional[int] = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        if mode == 'paired' and num_clusters % 2:
-            raise ValueError('paired mode needs an even num_clusters (half '
-                             f'visible-anchored), got {num_clusters}')
         self.dataset_size = len(dataset)
+        metainfo = getattr(dataset, 'metainfo', None)
+        declared = metainfo.get('modalities') if isinstance(metainfo,
+                                                            dict) else None
+        #: the declared modalities (None until known)
+        self.modalities: Optional[Tuple[str, ...]] = None if \
+            declared is None else tuple(declared)
         self.num_clusters = num_clusters
         self.num_instances = num_instances
         self.iters_per_epoch = iters_per_epoch
@@ -65,53 +87,173 @@ class CrossModalClusterSampler(Sampler):
         self.rank, self.world_size = get_dist_info()
         self.seed = sync_random_seed() if seed is None else seed
         self.epoch = 0
-        self.labels: Optional[dict] = None
+        self.pseudo_labels: Optional[PseudoLabels] = None
+        # modality -> {cluster: dataset indices}
+        self._groups: Optional[Dict[str, dict]] = None
+        # (src, dst) -> {dst cluster: indices of src samples joining it}
+        self._joined: Dict[Tuple[str, str], dict] = {}
+        self._checked_batch_size: Optional[int] = None
+
+    # ------------------------------------------------------------ options
+    @property
+    def mode(self) -> str:
+        """``'intra'`` or ``'paired'`` (a stage hook may switch it)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        if mode == 'paired' and self.num_clusters % 2:
+            raise ValueError('paired mode needs an even num_clusters (half '
+                             'anchored in each modality), got '
+                             f'{self.num_clusters}')
+        modalities = getattr(self, 'modalities', None)
+        if mode == 'paired' and modalities is not None and \
+                len(modalities) < 2:
+            raise ValueError('paired mode pairs two modalities; the dataset '
+                             f'declares {modalities}')
+        self._mode = mode
 
     @property
     def batch_size(self) -> int:
-        """Images per batch: ``2 * num_clusters * num_instances``."""
-        return 2 * self.num_clusters * self.num_instances
+        """Images per batch, derived from the modalities and P x K.
 
-    def set_labels(self,
-                   infrared: Sequence[bool],
-                   labels: Sequence[int],
-                   cross_labels: Optional[Sequence[int]] = None) -> None:
-        """Give the pseudo-labels of this epoch.
+        ``len(modalities) * num_clusters * num_instances`` in ``'intra'``
+        mode, ``2 * num_clusters * num_instances`` in ``'paired'`` mode
+        (``num_clusters // 2`` anchors per paired modality x
+        ``num_instances`` x 2 modalities, both halves).
 
-        Args:
-            infrared (Sequence[bool]): Per dataset index, whether the image
-                is infrared.
-            labels (Sequence[int]): Per index, the intra-modality cluster
-                (``-1`` = outlier, not drawn).
-            cross_labels (Sequence[int], optional): Per index, the cluster of
-                the *other* modality it is associated with (``-1`` = none);
-                required by ``mode='paired'``.
+        Raises:
+            RuntimeError: The modalities are not known yet (the dataset has
+                no ``metainfo['modalities']`` and no labels arrived).
         """
-        infrared = np.asarray(infrared, dtype=bool)
-        labels = np.asarray(labels, dtype=np.int64)
-        if len(infrared) != self.dataset_size or \
-                len(labels) != self.dataset_size:
-            raise ValueError(f'labels for {self.dataset_size} samples '
-                             f'expected, got {len(labels)}')
-        if self.mode == 'paired' and cross_labels is None:
-            raise ValueError("mode='paired' needs cross_labels")
-        cross = None if cross_labels is None else np.asarray(
-            cross_labels, dtype=np.int64)
-        self.labels = dict(
-            visible=_members(labels, ~infrared),
-            infrared=_members(labels, infrared))
-        if cross is not None:
-            # infrared images grouped by the visible cluster they join, and
-            # visible images by the infrared cluster they join
-            self.labels['infrared_in_visible'] = _members(cross, infrared)
-            self.labels['visible_in_infrared'] = _members(cross, ~infrared)
-        if not self.labels['visible'] or not self.labels['infrared']:
-            raise ValueError(
-                'no cluster found in the '
-                f'{"visible" if not self.labels["visible"] else "infrared"} '
-                'modality: every image is an outlier (check the clustering '
-                'eps / min_samples)')
+        if self.modalities is None:
+            raise RuntimeError(
+                'CrossModalClusterSampler: the batch size depends on the '
+                'declared modalities, unknown until the dataset declares '
+                "metainfo['modalities'] or set_pseudo_labels() is called")
+        count = 2 if self.mode == 'paired' else len(self.modalities)
+        return count * self.num_clusters * self.num_instances
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Check the DataLoader's (per-rank) batch size against the draws.
+
+        A DataLoader cutting the index stream into batches of another size
+        silently mixes P x K blocks (and mis-pairs rows in paired mode).
+        The checked size is kept: :meth:`__iter__` raises if a later mode
+        switch changes the sampler's batch size.
+
+        Raises:
+            ValueError: ``batch_size`` differs from :attr:`batch_size`.
+        """
+        expected = self.batch_size
+        if batch_size != expected:
+            raise ValueError(
+                f'train_dataloader.batch_size={batch_size} but '
+                f'CrossModalClusterSampler(mode={self.mode!r}) draws '
+                f'batches of {expected} images ({self._batch_formula()}): '
+                f'set train_dataloader.batch_size={expected}')
+        self._checked_batch_size = int(batch_size)
+
+    def _batch_formula(self) -> str:
+        if self.mode == 'paired':
+            pairs = f'{self.modalities[0]!r} + {self.modalities[1]!r}'
+            return (f'2 paired modalities ({pairs}) x num_clusters='
+                    f'{self.num_clusters} x num_instances='
+                    f'{self.num_instances}')
+        return (f'{len(self.modalities)} modalities {self.modalities} x '
+                f'num_clusters={self.num_clusters} x num_instances='
+                f'{self.num_instances}')
+
+    # ------------------------------------------------------------- labels
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Take this epoch's pseudo-labels.
+
+        Replaces everything the previous call gave (a call without cross
+        labels drops earlier associations). In ``'paired'`` mode the cross
+        labels may arrive in a later call (after association).
+
+        Raises:
+            ValueError: Labels of another number of samples or other
+                modalities than the dataset's, or a modality the current
+                mode draws has no cluster.
+        """
+        pl = pseudo_labels
+        if pl.num_samples != self.dataset_size:
+            raise ValueError(f'pseudo-labels for {self.dataset_size} samples '
+                             f'expected, got {pl.num_samples}')
+        if self.modalities is not None and pl.modalities != self.modalities:
+            raise ValueError(
+                f'pseudo-labels of modalities {pl.modalities}, but the '
+                f'dataset declares {self.modalities} (the batch size '
+                'follows from them)')
+        if self.mode == 'paired' and len(pl.modalities) < 2:
+            raise ValueError('paired mode pairs two modalities; the '
+                             f'pseudo-labels declare {pl.modalities}')
+        labels = pl.labels.numpy()
+        ids = pl.modality_ids.numpy()
+        groups = {
+            m: _members(labels, ids == i)
+            for i, m in enumerate(pl.modalities)
+        }
+        joined = {}
+        for key, cross in pl.cross_labels.items():
+            src, dst = pl.split_key(key)
+            joined[(src, dst)] = _members(cross.long().numpy(),
+                                          ids == pl.modalities.index(src))
+        self.modalities = pl.modalities
+        self.pseudo_labels = pl
+        self._groups = groups
+        self._joined = joined
+        self._check_clusters()
+
+    def _drawn_modalities(self) -> Tuple[str, ...]:
+        return self.modalities[:2] if self.mode == 'paired' else \
+            self.modalities
+
+    def _check_clusters(self) -> None:
+        """Every modality the current mode draws has a cluster."""
+        for modality in self._drawn_modalities():
+            if self._groups[modality]:
+                continue
+            count = int(self.pseudo_labels.mask(modality).sum())
+            if not count:
+                raise ValueError(
+                    f'no {modality!r} sample in the pseudo-labels: the '
+                    f'modality is declared in {self.modalities} but the '
+                    'training set has no image of it (check the dataset / '
+                    'its declared modalities)')
+            raise ValueError(
+                f'no {modality!r} cluster: all {count} {modality!r} images '
+                'are outliers (label -1; check the clustering eps / '
+                'min_samples)')
+
+    def _pairs(self) -> Tuple[Tuple[str, str, dict, dict], ...]:
+        """``(own, other, own groups, other joining own)`` per anchor."""
+        first, second = self.modalities[:2]
+        missing = [
+            pair_key(src, dst)
+            for src, dst in ((second, first), (first, second))
+            if (src, dst) not in self._joined
+        ]
+        if len(missing) == 2:
+            raise RuntimeError(
+                "CrossModalClusterSampler(mode='paired') has no cross-modal "
+                'association: an association step must call '
+                'set_pseudo_labels() with cross_labels '
+                f'{pair_key(first, second)!r} and {pair_key(second, first)!r}'
+                ' before the epoch starts')
+        if missing:
+            raise RuntimeError(
+                "CrossModalClusterSampler(mode='paired') needs the cross "
+                f'labels of both directions; missing {missing[0]!r}')
+        return ((first, second, self._groups[first], self._joined[(second,
+                                                                   first)]),
+                (second, first, self._groups[second], self._joined[(first,
+                                                                    second)]))
+
+    # ---------------------------------------------------------- iteration
     def set_epoch(self, epoch: int) -> None:
         """Called by ``DistSamplerSeedHook``: reseeds the epoch's draws."""
         self.epoch = epoch
@@ -120,14 +262,31 @@ class CrossModalClusterSampler(Sampler):
         return self.iters_per_epoch * self.batch_size
 
     def __iter__(self) -> Iterator[int]:
-        if self.labels is None:
+        if self._groups is None:
             raise RuntimeError(
-                'CrossModalClusterSampler has no pseudo-labels: a clustering '
-                'hook must call set_labels() before the epoch starts')
+                'CrossModalClusterSampler has no pseudo-labels: the label '
+                'pipeline must call set_pseudo_labels() before the epoch '
+                'starts')
+        if self._checked_batch_size is not None and \
+                self._checked_batch_size != self.batch_size:
+            raise ValueError(
+                f'train_dataloader.batch_size={self._checked_batch_size} '
+                f'but CrossModalClusterSampler(mode={self.mode!r}) now '
+                f'draws batches of {self.batch_size} images '
+                f'({self._batch_formula()}): set '
+                f'train_dataloader.batch_size={self.batch_size}')
+        # the mode may have changed since the labels came
+        self._check_clusters()
+        if self.mode == 'intra':
+            draw = self._intra_batch
+        else:
+            pairs = self._pairs()
+
+            def draw(rng):
+                return self._paired_batch(rng, pairs)
+
         rng = np.random.default_rng(
             [self.seed, self.epoch, self.rank, self.world_size])
-        draw = self._intra_batch if self.mode == 'intra' else \
-            self._paired_batch
         for _ in range(self.iters_per_epoch):
             yield from draw(rng).tolist()
 
@@ -143,35 +302,31 @@ class CrossModalClusterSampler(Sampler):
 
     def _intra_batch(self, rng) -> np.ndarray:
         parts = []
-        for modality in ('visible', 'infrared'):
-            groups = self.labels[modality]
+        for modality in self.modalities:
+            groups = self._groups[modality]
             for cluster in self._clusters(rng, groups, self.num_clusters):
                 parts.append(self._take(rng, groups[cluster]))
         return np.concatenate(parts)
 
-    def _paired_batch(self, rng) -> np.ndarray:
+    def _paired_batch(self, rng, pairs) -> np.ndarray:
         half = self.num_clusters // 2
-        visible, infrared = [], []
-        for own, other in (('visible', 'infrared_in_visible'),
-                           ('infrared', 'visible_in_infrared')):
-            paired = {
-                c: m
-                for c, m in self.labels[own].items() if c in self.labels[other]
-            }
+        first, second = [], []
+        for own, other, groups, joined in pairs:
+            paired = {c: m for c, m in groups.items() if c in joined}
             if not paired:
                 raise ValueError(
-                    f'no {own} cluster has an associated image of the other '
-                    'modality: the cross-modal association found nothing')
+                    f'no {own!r} cluster has an associated {other!r} image: '
+                    'the cross-modal association found nothing')
             for cluster in self._clusters(rng, paired, half):
                 own_part = self._take(rng, paired[cluster])
-                other_part = self._take(rng, self.labels[other][cluster])
-                if own == 'visible':
-                    visible.append(own_part)
-                    infrared.append(other_part)
+                other_part = self._take(rng, joined[cluster])
+                if own == self.modalities[0]:
+                    first.append(own_part)
+                    second.append(other_part)
                 else:
-                    visible.append(other_part)
-                    infrared.append(own_part)
-        return np.concatenate(visible + infrared)
+                    first.append(other_part)
+                    second.append(own_part)
+        return np.concatenate(first + second)
 
 
 def _members(labels: np.ndarray, mask: np.ndarray) -> dict:

@@ -1,6 +1,6 @@
-"""Cross-modal label association by optimal transport (SALCR's DAGL)."""
+"""Cross-modal label association (a label-pipeline hook)."""
 import time
-from typing import Optional
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -9,42 +9,55 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmvireid.evaluation.functional import cross_modality_propagation
+from mmvireid.models.task_modules import BaseAssociator, ClusterSet
 from mmvireid.models.utils import (association_accuracy, association_chance,
-                                   cluster_centroids, dual_association,
-                                   majority_identity, reassign_to_centroids)
-from mmvireid.registry import HOOKS
-from .clustering_hook import ClusteringHook
+                                   cluster_centroids, majority_identity,
+                                   reassign_to_centroids)
+from mmvireid.registry import HOOKS, TASK_UTILS
+from mmvireid.structures import PseudoLabelConsumer, PseudoLabels, pair_key
 
 
 @HOOKS.register_module()
 class AssociationHook(Hook):
-    """Associate the clusters of each modality with the other's, both ways.
+    """Associate each modality's instances with the other modalities'
+    clusters.
 
     Runs right after :class:`ClusteringHook` (lower priority value runs
-    first, so this hook uses 45) from ``start_epoch`` on. Each visible
-    instance gets the infrared cluster its OT plan row prefers, and each
-    infrared instance a visible cluster (entropic OT with uniform marginals,
-    SALCR Eq. 4–6, https://arxiv.org/abs/2504.19244). Optionally the
-    features are first propagated by train-time CMFP (``cmfp_k``) and every
-    instance is re-assigned to its nearest propagated centroid within its
-    modality, as the reference does.
-
-    The cross labels go to the model's ``update_associations(result)`` and,
-    for a ``'paired'`` sampler, to ``sampler.set_labels``. Where true ids
-    exist the hook logs association accuracy against chance. A modality
-    without clusters yields no association (logged; loss terms skipped).
+    first, so this hook uses 45) from ``start_epoch`` on. It takes the
+    epoch's :class:`~mmvireid.structures.PseudoLabels` from the runner's
+    message hub (info ``'pseudo_labels'``), optionally refines the features
+    by train-time CMFP (``cmfp_k``; every instance is then re-assigned to
+    its nearest propagated centroid within its modality, as SALCR's
+    reference does), and runs the ``associator`` (a registered
+    :class:`~mmvireid.models.task_modules.BaseAssociator`, default SALCR's
+    entropic OT, :class:`~mmvireid.models.task_modules.OTAssociator`) for
+    every ordered pair of modalities in ``pairs``. The result (the same
+    labels object with ``cross_labels``, ``plans`` and ``centroids``) goes
+    to the model's and the sampler's ``set_pseudo_labels`` and back to the
+    message hub. Where true ids exist the hook logs association accuracy
+    against chance. A modality without clusters yields no association
+    (logged; loss terms skipped).
 
     Args:
         start_epoch (int): First epoch (0-based) that associates.
-        lambda_ot (float): OT sharpness λ (kernel exp(−λ·cost)).
+        associator (dict, optional): Config of the associator
+            (``TASK_UTILS``). Defaults to
+            ``dict(type='OTAssociator', lambda_ot=lambda_ot,
+            reference_stop=reference_stop)``.
+        pairs (list[tuple[str, str]], optional): Ordered ``(source,
+            destination)`` modality pairs to associate. Defaults to every
+            ordered pair of the declared modalities, grouped by destination
+            in declared order (two modalities: ``infrared->visible``, then
+            ``visible->infrared``).
+        lambda_ot (float): OT sharpness λ of the default associator.
         cmfp_k (int, optional): ``k_tr`` of train-time CMFP; None skips it.
-        reference_stop (bool): Stop Sinkhorn by the SALCR reference's rule
-            (column scaling changing by < 10 %, usually a few iterations)
-            instead of solving the entropic OT problem with POT to
-            convergence. Defaults to False (POT); the SYSU-MM01 / RegDB
-            configs set True to reproduce the published association. On
-            SynthVI the converged plan associated better (+3 mAP for
-            +DAGL, seeds 0 and 2).
+            Needs exactly two modalities.
+        reference_stop (bool): The default associator stops Sinkhorn by the
+            SALCR reference's rule (column scaling changing by < 10 %)
+            instead of solving to convergence with POT. Defaults to False;
+            the SYSU-MM01 / RegDB configs set True to reproduce the
+            published association. On SynthVI the converged plan associated
+            better (+3 mAP for +DAGL, seeds 0 and 2).
         ground_truth (bool): Associate by the true ids instead (each
             instance gets the other modality's cluster of its identity): the
             supervised ceiling of an ablation, never an unsupervised result.
@@ -55,145 +68,177 @@ class AssociationHook(Hook):
 
     def __init__(self,
                  start_epoch: int = 0,
+                 associator: Optional[dict] = None,
+                 pairs: Optional[Sequence[Tuple[str, str]]] = None,
                  lambda_ot: float = 5.0,
                  cmfp_k: Optional[int] = None,
                  reference_stop: bool = False,
                  ground_truth: bool = False) -> None:
+        if cmfp_k is not None and cmfp_k < 1:
+            raise ValueError(f'AssociationHook: cmfp_k must be >= 1 or None,'
+                             f' got {cmfp_k}')
+        if associator is None:
+            associator = dict(
+                type='OTAssociator',
+                lambda_ot=lambda_ot,
+                reference_stop=reference_stop)
+        self.associator = TASK_UTILS.build(associator)
+        if not isinstance(self.associator, BaseAssociator):
+            raise TypeError('AssociationHook: associator must build a '
+                            'BaseAssociator, got '
+                            f'{type(self.associator).__name__}')
+        self.pairs = None if pairs is None else [tuple(p) for p in pairs]
+        if self.pairs is not None and any(
+                len(p) != 2 or p[0] == p[1] for p in self.pairs):
+            raise ValueError('AssociationHook: pairs must be (source, '
+                             f'destination) of two modalities, got {pairs}')
         self.ground_truth = ground_truth
         self.start_epoch = start_epoch
-        self.lambda_ot = lambda_ot
         self.cmfp_k = cmfp_k
-        self.reference_stop = reference_stop
-        self.result: Optional[dict] = None
+        self.result: Optional[PseudoLabels] = None
 
-    def _clustering(self, runner: Runner) -> ClusteringHook:
-        for hook in runner.hooks:
-            if isinstance(hook, ClusteringHook):
-                return hook
-        raise RuntimeError('AssociationHook needs a ClusteringHook')
+    def pairs_of(self, modalities: Sequence[str]) -> List[Tuple[str, str]]:
+        """The ordered pairs to associate, checked against ``modalities``."""
+        if self.pairs is None:
+            return [(s, d) for d in modalities for s in modalities if s != d]
+        unknown = sorted({m for p in self.pairs for m in p} - set(modalities))
+        if unknown:
+            raise ValueError(f'AssociationHook: pairs name {unknown}, not '
+                             f'declared modalities of {tuple(modalities)}')
+        return self.pairs
+
+    def before_train(self, runner: Runner) -> None:
+        """Check the settings against the training set's modalities."""
+        modalities = runner.train_dataloader.dataset.metainfo.get(
+            'modalities', ())
+        self.pairs_of(modalities)
+        if self.cmfp_k is not None and len(modalities) != 2:
+            raise ValueError('AssociationHook: cmfp_k (cross-modality '
+                             'propagation) needs exactly two modalities, the '
+                             f'dataset declares {tuple(modalities)}')
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Associate the current clusters (from ``start_epoch`` on)."""
         if runner.epoch < self.start_epoch:
             return
-        clusters = self._clustering(runner).result
-        if clusters is None or clusters.get('features') is None:
+        clusters = runner.message_hub.get_info('pseudo_labels')
+        if clusters is None or clusters.features is None:
             raise RuntimeError(
                 'AssociationHook needs the features of this epoch; cluster '
                 'every epoch (ClusteringHook interval=1) when associating')
         start = time.perf_counter()
         self.result = self.associate(clusters)
-        self.result['seconds'] = time.perf_counter() - start
-        self._log(runner, clusters, self.result)
+        seconds = time.perf_counter() - start
+        self._log(runner, self.result, seconds)
+        runner.message_hub.update_info(
+            'pseudo_labels', self.result, resumed=False)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if hasattr(model, 'update_associations'):
-            model.update_associations(self.result)
+        if isinstance(model, PseudoLabelConsumer):
+            model.set_pseudo_labels(self.result)
         sampler = getattr(runner.train_dataloader, 'sampler', None)
-        if getattr(sampler, 'mode', None) == 'paired':
-            sampler.set_labels(self.result['infrared'], self.result['labels'],
-                               self.result['cross_labels'])
+        if isinstance(sampler, PseudoLabelConsumer):
+            sampler.set_pseudo_labels(self.result)
 
-    def associate(self, clusters: dict) -> dict:
+    def associate(self, clusters: PseudoLabels) -> PseudoLabels:
         """Cross labels of every instance (−1 for outliers / none).
 
         Returns:
-            dict: ``labels`` (possibly re-assigned intra labels),
-            ``cross_labels``, ``infrared``, ``features`` (the clustering's,
-            not propagated), ``centroids_visible``,
-            ``centroids_infrared``.
+            PseudoLabels: ``clusters`` with (possibly re-assigned) labels,
+            ``cross_labels`` and ``plans`` per pair and each modality's
+            ``centroids`` (of the refined features); ``features`` stay the
+            clustering's (not propagated).
         """
-        infrared = np.asarray(clusters['infrared'], dtype=bool)
-        labels = np.array(clusters['labels'], dtype=np.int64)
-        feats = clusters['features']
         if self.ground_truth:
-            return self._true_association(clusters, labels, infrared)
-        vis, ir = np.flatnonzero(~infrared), np.flatnonzero(infrared)
-        f_v, f_r = feats[vis], feats[ir]
-        l_v = torch.from_numpy(labels[vis])
-        l_r = torch.from_numpy(labels[ir])
-        if self.cmfp_k is not None and len(vis) and len(ir):
-            f_v, f_r = cross_modality_propagation(f_v, f_r, k=self.cmfp_k)
-            for index, f, lab in ((vis, f_v, l_v), (ir, f_r, l_r)):
-                kept = lab >= 0
+            return self._true_association(clusters)
+        modalities = clusters.modalities
+        labels = clusters.labels.clone()
+        index = {m: clusters.indices(m) for m in modalities}
+        feats = {m: clusters.features[index[m]] for m in modalities}
+        own = {m: labels[index[m]] for m in modalities}
+        if self.cmfp_k is not None and all(len(i) for i in index.values()):
+            first, second = modalities
+            feats[first], feats[second] = cross_modality_propagation(
+                feats[first], feats[second], k=self.cmfp_k)
+            for m in modalities:
+                kept = own[m] >= 0
                 if kept.any():
-                    lab[kept] = reassign_to_centroids(
-                        f[kept], cluster_centroids(f, lab))
-                    labels[index] = lab.numpy()
-        c_v = cluster_centroids(f_v, l_v)
-        c_r = cluster_centroids(f_r, l_r)
-        cross_r, cross_v = dual_association(
-            f_v,
-            l_v,
-            f_r,
-            l_r,
-            c_v,
-            c_r,
-            lambda_ot=self.lambda_ot,
-            reference_stop=self.reference_stop)
-        cross = np.full(len(labels), -1, dtype=np.int64)
-        cross[vis] = np.asarray(cross_v)
-        cross[ir] = np.asarray(cross_r)
-        result = dict(
+                    own[m][kept] = reassign_to_centroids(
+                        feats[m][kept], cluster_centroids(feats[m], own[m]))
+                    labels[index[m]] = own[m]
+        centroids = {
+            m: cluster_centroids(feats[m], own[m])
+            for m in modalities
+        }
+        cross_labels, plans = {}, {}
+        for source, destination in self.pairs_of(modalities):
+            association = self.associator(
+                ClusterSet(feats[source], own[source], centroids[source]),
+                ClusterSet(feats[destination], own[destination],
+                           centroids[destination]))
+            cross = torch.full_like(labels, -1)
+            cross[index[source]] = association.cross_labels
+            key = pair_key(source, destination)
+            cross_labels[key] = cross
+            if association.plan is not None:
+                plans[key] = association.plan
+        return clusters.with_fields(
             labels=labels,
-            cross_labels=cross,
-            infrared=infrared,
-            features=feats,
-            pids=np.asarray(clusters['pids']),
-            centroids_visible=c_v,
-            centroids_infrared=c_r)
-        if clusters.get('part_features') is not None:
-            result['part_features'] = clusters['part_features']
-        return result
+            cross_labels=cross_labels,
+            plans=plans,
+            centroids=centroids)
 
-    @staticmethod
-    def _true_association(clusters: dict, labels: np.ndarray,
-                          infrared: np.ndarray) -> dict:
+    def _true_association(self, clusters: PseudoLabels) -> PseudoLabels:
         """Cross labels from the true ids: each instance gets the cluster
         of the other modality whose majority identity is its own (-1 if
         none). For the supervised ceiling of an ablation only."""
-        pids = np.asarray(clusters['pids'])
+        labels = clusters.labels.numpy()
+        pids = clusters.pids.numpy()
         uniq, code = np.unique(pids, return_inverse=True)
-        cross = np.full(len(labels), -1, dtype=np.int64)
-        for own, other in ((infrared, ~infrared), (~infrared, infrared)):
-            majority = majority_identity(labels[other], pids[other])
+        cross_labels = {}
+        for source, destination in self.pairs_of(clusters.modalities):
+            src = clusters.mask(source).numpy()
+            dst = clusters.mask(destination).numpy()
+            majority = majority_identity(labels[dst], pids[dst])
             table = np.full(len(uniq), -1, dtype=np.int64)
             valid = np.flatnonzero(majority >= 0)
             table[np.searchsorted(uniq, majority[valid])] = valid
-            cross[own] = np.where(labels[own] >= 0, table[code[own]], -1)
-        feats = clusters['features']
-        vis, ir = np.flatnonzero(~infrared), np.flatnonzero(infrared)
-        result = dict(
-            labels=labels,
-            cross_labels=cross,
-            infrared=infrared,
-            features=feats,
-            pids=pids,
-            centroids_visible=cluster_centroids(feats[vis],
-                                                torch.from_numpy(labels[vis])),
-            centroids_infrared=cluster_centroids(feats[ir],
-                                                 torch.from_numpy(labels[ir])))
-        if clusters.get('part_features') is not None:
-            result['part_features'] = clusters['part_features']
-        return result
+            cross = np.full(len(labels), -1, dtype=np.int64)
+            cross[src] = np.where(labels[src] >= 0, table[code[src]], -1)
+            cross_labels[pair_key(source,
+                                  destination)] = torch.from_numpy(cross)
+        centroids = {
+            m:
+            cluster_centroids(clusters.features[clusters.indices(m)],
+                              clusters.labels[clusters.indices(m)])
+            for m in clusters.modalities
+        }
+        return clusters.with_fields(
+            cross_labels=cross_labels, centroids=centroids)
 
-    def _log(self, runner: Runner, clusters: dict, result: dict) -> None:
-        infrared, pids = result['infrared'], np.asarray(clusters['pids'])
-        labels, cross = result['labels'], result['cross_labels']
+    def _log(self, runner: Runner, result: PseudoLabels,
+             seconds: float) -> None:
+        labels = result.labels.numpy()
+        pids = None if result.pids is None else result.pids.numpy()
         parts = []
-        for name, own, other in (('infrared->visible', infrared, ~infrared),
-                                 ('visible->infrared', ~infrared, infrared)):
-            if not (cross[own] >= 0).any():
+        for key, cross in result.cross_labels.items():
+            source, destination = result.split_key(key)
+            src = result.mask(source).numpy()
+            dst = result.mask(destination).numpy()
+            cross = cross.numpy()
+            name = f'{source}->{destination}'
+            if not (cross[src] >= 0).any():
                 runner.logger.warning(f'{name}: no association (a modality '
                                       'has no cluster); terms skipped')
                 continue
-            acc = association_accuracy(cross[own], pids[own], labels[other],
-                                       pids[other])
-            chance = association_chance(labels[other], pids[other], pids[own])
+            if pids is None:
+                continue
+            acc = association_accuracy(cross[src], pids[src], labels[dst],
+                                       pids[dst])
+            chance = association_chance(labels[dst], pids[dst], pids[src])
             runner.message_hub.update_scalar(
-                f'association/{name.replace("->", "_to_")}_accuracy', acc)
+                f'association/{source}_to_{destination}_accuracy', acc)
             parts.append(f'{name} accuracy {acc:.3f} (chance {chance:.4f})')
         if parts:
             runner.logger.info(f'epoch {runner.epoch + 1} association: ' +
-                               '; '.join(parts) +
-                               f' [{result["seconds"]:.1f} s]')
+                               '; '.join(parts) + f' [{seconds:.1f} s]')

@@ -13,9 +13,9 @@ from mmengine.runner import Runner
 from mmvireid.evaluation.functional import cluster_quality
 from mmvireid.models.utils import cluster_dbscan
 from mmvireid.registry import HOOKS
+from mmvireid.structures import PseudoLabelConsumer, PseudoLabels
 from ..feature_extraction import extract_features, split_by_modality
 
-MODALITIES = ('visible', 'infrared')
 LABEL_SOURCES = ('dbscan', 'ground_truth')
 #: options of :func:`~mmvireid.models.utils.k_reciprocal_jaccard` a config
 #: may set through ``knn_cfg``
@@ -60,27 +60,33 @@ class ClusteringHook(Hook):
     """Cluster the training set per modality at the start of epochs.
 
     At each scheduled epoch the hook extracts eval-mode features of every
-    training image (sharded across ranks, gathered), clusters each modality
-    on rank 0 with the k-reciprocal Jaccard distance and DBSCAN
-    (Cluster-Contrast, https://arxiv.org/abs/2103.11568), broadcasts the
-    labels and hands them on:
+    training image (sharded across ranks, gathered), clusters each of the
+    dataset's declared modalities (metainfo ``modalities``) on rank 0 with
+    the k-reciprocal Jaccard distance and DBSCAN (Cluster-Contrast,
+    https://arxiv.org/abs/2103.11568), broadcasts the labels and hands the
+    resulting :class:`~mmvireid.structures.PseudoLabels` on:
 
-    - to the model's ``update_clusters(result)`` if it defines one (memories
-      are re-initialised from the centroids there);
-    - to the train sampler's ``set_labels`` (intra-modality batches);
-    - to later hooks through :attr:`result` (e.g. ``AssociationHook``).
+    - to the model's ``set_pseudo_labels`` (which hands it to every
+      :class:`~mmvireid.structures.PseudoLabelConsumer` sub-module: heads
+      re-initialise their memories from it);
+    - to the train sampler's ``set_pseudo_labels``;
+    - to later label-pipeline hooks (e.g. ``AssociationHook``) through the
+      runner's message hub (info ``'pseudo_labels'``, not saved in
+      checkpoints: the hook saves the labels itself).
 
-    Labels live in separate spaces per modality (visible 0..Kv-1, infrared
-    0..Kr-1), ``-1`` marks outliers; the dataset never shrinks, so the
-    epoch length stays fixed. The hook logs cluster and outlier counts and,
-    as the training set keeps true ids for diagnostics, purity and NMI. Its
-    labels (not the features) are saved in checkpoints and re-applied when a
-    run resumes at an epoch that does not re-cluster.
+    Labels live in separate spaces per modality (0..K_m-1 each), ``-1``
+    marks outliers; the dataset never shrinks, so the epoch length stays
+    fixed. The hook logs cluster and outlier counts and, as the training
+    set keeps true ids for diagnostics, purity and NMI. Its labels (not the
+    features) are saved in checkpoints and re-applied when a run resumes at
+    an epoch that does not re-cluster.
 
     Args:
         extract_dataloader (dict): Dataloader config over the training set
             with a test-time pipeline (same dataset, same sample order).
-        eps (float | dict): DBSCAN radius, or ``dict(visible=, infrared=)``.
+        eps (float | dict): DBSCAN radius, or one per declared modality
+            (``dict(<modality>=<eps>, ...)``, checked against the dataset's
+            modalities before the first extraction).
         min_samples (int): DBSCAN ``min_samples``. Defaults to 4.
         k1 (int): k-reciprocal neighbourhood size. Defaults to 30.
         k2 (int): Query-expansion size. Defaults to 6.
@@ -89,9 +95,9 @@ class ClusteringHook(Hook):
             clustering (helps near-collinear features of untrained models).
         extract_part_features (bool): Also extract each image's part
             features (the model's head must define ``part_features``, e.g.
-            SALCR's FGSAL); they reach the model as ``result
-            ['part_features']`` (N, P, C) to initialise part and instance
-            memories. Defaults to False.
+            SALCR's FGSAL); they reach the model as
+            ``PseudoLabels.part_features`` (N, P, C) to initialise part and
+            instance memories. Defaults to False.
         label_source (str): ``'dbscan'`` (default, unsupervised) or
             ``'ground_truth'``: the true ids of the training set, renumbered
             per modality, replace the clusters (the supervised *ceiling* of
@@ -129,10 +135,11 @@ class ClusteringHook(Hook):
                              f' got {label_source!r}')
         self.label_source = label_source
         self.extract_dataloader_cfg = extract_dataloader
-        self.eps = eps if isinstance(eps, dict) else dict(
-            visible=eps, infrared=eps)
-        if set(self.eps) != set(MODALITIES):
-            raise ValueError(f'eps must give {MODALITIES}, got {eps!r}')
+        for value in (eps.values() if isinstance(eps, dict) else [eps]):
+            if not 0 < value < 1:
+                raise ValueError('ClusteringHook: eps (a Jaccard distance) '
+                                 f'must be in (0, 1), got {eps!r}')
+        self.eps = eps
         self.min_samples = min_samples
         self.k1 = k1
         self.k2 = k2
@@ -141,11 +148,16 @@ class ClusteringHook(Hook):
         self.extract_part_features = extract_part_features
         self.show_progress = show_progress
         self.amp = amp
-        self.result: Optional[dict] = None
-        self._restored: Optional[dict] = None
+        self.result: Optional[PseudoLabels] = None
+        self._restored: Optional[PseudoLabels] = None
+
+    def eps_of(self, modality: str) -> float:
+        """DBSCAN radius of ``modality``."""
+        return self.eps[modality] if isinstance(self.eps, dict) else self.eps
 
     def before_train(self, runner: Runner) -> None:
-        """Build the extraction dataloader and check it matches training."""
+        """Build the extraction dataloader and check it matches training
+        (same size, declared modalities covered by ``eps``)."""
         self.dataloader = runner.build_dataloader(
             self.extract_dataloader_cfg, seed=runner.seed)
         train_size = len(runner.train_dataloader.dataset)
@@ -154,6 +166,18 @@ class ClusteringHook(Hook):
                 f'ClusteringHook: extract_dataloader has '
                 f'{len(self.dataloader.dataset)} samples but the training set '
                 f'has {train_size}; both must be the same dataset')
+        modalities = self.dataloader.dataset.metainfo.get('modalities')
+        if not modalities:
+            raise ValueError('ClusteringHook: the extraction dataset declares'
+                             " no modalities (metainfo['modalities'])")
+        if isinstance(self.eps, dict) and set(self.eps) != set(modalities):
+            raise ValueError(
+                f'ClusteringHook: eps gives {sorted(self.eps)} but the '
+                f'dataset declares the modalities {tuple(modalities)}; give '
+                'one eps per modality, or a single number')
+        sampler = getattr(runner.train_dataloader, 'sampler', None)
+        if hasattr(sampler, 'check_batch_size'):
+            sampler.check_batch_size(runner.train_dataloader.batch_size)
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Cluster (on scheduled epochs) and apply the labels."""
@@ -173,13 +197,13 @@ class ClusteringHook(Hook):
         return isinstance(
             getattr(runner, 'optim_wrapper', None), AmpOptimWrapper)
 
-    def cluster(self, runner: Runner) -> dict:
-        """Extract features and cluster each modality.
+    def cluster(self, runner: Runner) -> PseudoLabels:
+        """Extract features and cluster each declared modality.
 
         Returns:
-            dict: ``labels`` (N,) int64, ``infrared`` (N,) bool, ``features``
-            (N, D) normalised, ``pids`` (N,) true ids, ``num_clusters`` per
-            modality.
+            PseudoLabels: ``labels``, ``modality_ids``, ``features`` (N, D)
+            normalised, ``part_features`` when extracted, true ``pids``
+            (diagnostics) and ``epoch``.
         """
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
@@ -198,11 +222,12 @@ class ClusteringHook(Hook):
         finally:
             test_cfg['part_features'] = saved
         extracted = time.perf_counter()
+        modalities = out['modalities']
         labels = np.full(len(out['pids']), -1, dtype=np.int64)
         rank, _ = get_dist_info()
-        split = split_by_modality(out['infrared'])
+        split = split_by_modality(out['modality_ids'], modalities)
         if rank == 0:
-            for modality in MODALITIES:
+            for modality in modalities:
                 index = split[modality]
                 if not len(index):
                     continue
@@ -216,35 +241,36 @@ class ClusteringHook(Hook):
                         feats - feats.mean(0, keepdim=True), dim=1)
                 labels[index] = cluster_dbscan(
                     feats,
-                    eps=self.eps[modality],
+                    eps=self.eps_of(modality),
                     min_samples=self.min_samples,
                     k1=self.k1,
                     k2=self.k2,
                     **self.knn_cfg)
         shared = [labels]
         broadcast_object_list(shared)
-        labels = shared[0]
-        result = dict(
-            labels=labels,
-            infrared=out['infrared'].numpy(),
+        result = PseudoLabels(
+            modalities=modalities,
+            modality_ids=out['modality_ids'],
+            labels=torch.from_numpy(shared[0]),
             features=out['features'],
-            pids=out['pids'].numpy(),
-            epoch=runner.epoch,
-            seconds=dict(
+            part_features=out.get('part_features'),
+            pids=out['pids'],
+            epoch=runner.epoch)
+        self._log(
+            runner, result,
+            dict(
                 extraction=extracted - start,
                 clustering=time.perf_counter() - extracted))
-        if 'part_features' in out:
-            result['part_features'] = out['part_features']
-        self._log(runner, result, split)
         return result
 
-    def _log(self, runner: Runner, result: dict, split: dict) -> None:
+    def _log(self, runner: Runner, result: PseudoLabels,
+             seconds: dict) -> None:
         parts = []
-        for modality in MODALITIES:
-            index = split[modality]
-            stats = cluster_quality(result['labels'][index],
-                                    result['pids'][index])
-            result[f'num_clusters_{modality}'] = stats['num_clusters']
+        empty = []
+        labels, pids = result.labels.numpy(), result.pids.numpy()
+        for modality in result.modalities:
+            index = result.indices(modality).numpy()
+            stats = cluster_quality(labels[index], pids[index])
             for key in ('num_clusters', 'num_outliers', 'purity', 'nmi'):
                 runner.message_hub.update_scalar(
                     f'clustering/{modality}_{key}', stats[key])
@@ -253,7 +279,8 @@ class ClusteringHook(Hook):
                 f'{stats["num_outliers"]} outliers of {len(index)}, purity '
                 f'{stats["purity"]:.3f}, NMI {stats["nmi"]:.3f} '
                 f'({stats["num_ids"]} true ids)')
-        seconds = result['seconds']
+            if stats['num_clusters'] == 0:
+                empty.append((modality, len(index)))
         for key, value in seconds.items():
             runner.message_hub.update_scalar(f'clustering/{key}_seconds',
                                              value)
@@ -261,40 +288,44 @@ class ClusteringHook(Hook):
                            '; '.join(parts) +
                            f' [extraction {seconds["extraction"]:.1f} s, '
                            f'Jaccard + DBSCAN {seconds["clustering"]:.1f} s]')
-        for modality in MODALITIES:
-            if result[f'num_clusters_{modality}'] == 0:
-                runner.logger.warning(
-                    f'no {modality} cluster found (every image is an '
-                    f'outlier at eps={self.eps[modality]}, min_samples='
-                    f'{self.min_samples}): its loss terms are skipped')
+        for modality, count in empty:
+            runner.logger.warning(
+                f'no {modality} cluster found (every one of its {count} '
+                f'images is an outlier at eps={self.eps_of(modality)}, '
+                f'min_samples={self.min_samples}): its loss terms are '
+                'skipped' if count else
+                f'no {modality} image in the training set: its loss terms '
+                'are skipped')
 
-    def apply(self, runner: Runner, result: dict) -> None:
-        """Give the labels to the model and the sampler."""
+    def apply(self, runner: Runner, result: PseudoLabels) -> None:
+        """Give the labels to the model, the sampler and later hooks."""
+        runner.message_hub.update_info('pseudo_labels', result, resumed=False)
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if hasattr(model, 'update_clusters'):
-            model.update_clusters(result)
+        if isinstance(model, PseudoLabelConsumer):
+            model.set_pseudo_labels(result)
         sampler = getattr(runner.train_dataloader, 'sampler', None)
-        if hasattr(sampler, 'set_labels') and getattr(sampler, 'mode',
-                                                      'intra') == 'intra':
-            sampler.set_labels(result['infrared'], result['labels'])
+        if isinstance(sampler, PseudoLabelConsumer):
+            sampler.set_pseudo_labels(result)
 
     def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         """Keep the current labels so a resumed run can re-apply them."""
         if self.result is not None:
-            checkpoint['clustering'] = dict(
-                labels=torch.from_numpy(self.result['labels']),
-                infrared=torch.from_numpy(self.result['infrared']),
-                pids=torch.from_numpy(self.result['pids']),
-                epoch=int(self.result['epoch']))
+            checkpoint['clustering'] = self.result.state_dict()
 
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
-        """Restore the labels of the checkpoint (used if not re-clustering)."""
+        """Restore the labels of the checkpoint (used if not re-clustering).
+
+        Checkpoints of mmvireid versions before the pseudo-label contract
+        (no ``modality_ids``) are ignored with a warning: the next epoch
+        re-clusters.
+        """
         saved = checkpoint.get('clustering')
-        if saved is not None:
-            self._restored = dict(
-                labels=saved['labels'].numpy(),
-                infrared=saved['infrared'].numpy(),
-                pids=saved['pids'].numpy(),
-                features=None,
-                epoch=saved['epoch'])
+        if saved is None:
+            return
+        if 'modality_ids' not in saved:
+            runner.logger.warning(
+                'ClusteringHook: the checkpoint keeps labels in an older '
+                'layout; they are not restored (the next epoch re-clusters)')
+            return
+        self._restored = PseudoLabels.from_state_dict(saved)

@@ -1,35 +1,45 @@
 """Cluster-contrast losses against one memory per modality."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels)
+from ..utils.batch_pairing import check_two_modalities, modality_positions
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 @MODELS.register_module()
-class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule):
-    """Contrast features with a visible and an infrared cluster memory.
+class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule,
+                             PseudoLabelConsumer):
+    """Contrast features with one cluster memory per modality.
+
+    ``num_modalities`` memories (2 by default). The head learns the
+    modalities from the pseudo-labels it receives (:meth:`set_pseudo_labels`)
+    and refers to them by position: ``memories[m]`` is the
+    :class:`ClusterMemory` of modality ``modalities[m]``, e.g.
+    ``('visible', 'infrared')``, or ``('visible', 'infrared', 'augmented')``
+    with a virtual modality (intra-modality terms only).
 
     Intra-modality terms (the DCL baseline of ADCA / SALCR stage 1): each
-    visible feature (plain and channel-augmented views) against the visible
-    memory with its visible cluster label, each infrared feature against the
-    infrared memory with its infrared label.
+    feature of modality ``m`` (plain and channel-augmented views alike,
+    they carry the same ``modality``) against ``memories[m]`` with its own
+    cluster label (``loss_<modalities[m]>``).
 
-    Cross-modality terms (SALCR's DAGL global dual contrast, Eq. 8), once an
-    association exists and ``cross_modal=True``: each visible feature also
-    against the infrared memory with its associated infrared cluster, each
-    infrared feature against the visible memory with its associated visible
-    cluster.
+    Cross-modality terms (SALCR's DAGL global dual contrast, Eq. 8), once
+    an association exists and ``cross_modal=True``: each feature of the
+    other modality also against ``memories[m]`` with its associated
+    cluster of modality ``m`` (``loss_cross_<modalities[m]>``).
 
-    Labels are looked up by ``sample_idx`` in buffers filled by the
-    clustering and association hooks (through the model), so they are saved
-    in checkpoints with the memories. Outliers (−1) contribute nothing; a
-    modality without clusters skips its terms.
+    Labels are looked up by ``sample_idx`` in buffers filled by
+    :meth:`set_pseudo_labels`, so they are saved in checkpoints with the
+    memories. Outliers (−1) contribute nothing; a modality without clusters
+    skips its terms.
 
     Args:
         feat_dim (int): Feature dimension.
@@ -39,6 +49,19 @@ class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule):
         cross_modal (bool): Add the cross-modality terms when associations
             are available. Defaults to False.
         loss_weight (float): Multiplier of every term. Defaults to 1.
+        num_modalities (int): Memories, one per modality (e.g. 3 with a
+            virtual channel-augmented modality); the cross-modality terms
+            need 2. Defaults to 2.
+        init_cfg (dict, optional): Initialisation config.
+
+    Attributes:
+        modalities (tuple[str, str], optional): The modalities of the last
+            pseudo-labels (None before any).
+        memories (nn.ModuleList): The two cluster memories, by modality
+            position.
+        labels (Tensor): ``(N,)`` own cluster of each training sample.
+        cross_labels (Tensor): ``(N,)`` associated cluster of the other
+            modality (``-1`` for none).
     """
 
     resizable_buffers = ('labels', 'cross_labels')
@@ -49,61 +72,113 @@ class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule):
                  momentum: float = 0.1,
                  cross_modal: bool = False,
                  loss_weight: float = 1.0,
+                 num_modalities: int = 2,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        if num_modalities < 1:
+            raise ValueError('DualMemoryContrastHead: num_modalities must be '
+                             f'>= 1, got {num_modalities}')
+        if cross_modal and num_modalities != 2:
+            raise ValueError('DualMemoryContrastHead: cross_modal terms need '
+                             f'two modalities, got num_modalities='
+                             f'{num_modalities}')
+        self.num_modalities = num_modalities
         memory = dict(
             type='ClusterMemory',
             feat_dim=feat_dim,
             temperature=temperature,
             momentum=momentum)
-        self.memory_visible = MODELS.build(memory)
-        self.memory_infrared = MODELS.build(memory)
+        self.memories = nn.ModuleList(
+            [MODELS.build(memory) for _ in range(num_modalities)])
         self.cross_modal = cross_modal
         self.loss_weight = loss_weight
+        self.modalities: Optional[Tuple[str, str]] = None
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
 
-    def update_clusters(self, result: dict) -> None:
-        """New intra-modality labels: reset both memories to centroids."""
-        self._reset(result)
-        self.cross_labels = torch.full_like(self.labels, -1)
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Take new pseudo-labels: labels, cross labels, memories.
 
-    def update_associations(self, result: dict) -> None:
-        """Cross labels of the OT association. Its intra labels may have
-        been re-assigned (CMFP(tr)); the memories are then re-initialised
-        from the centroids of the new labels."""
-        self._reset(result)
-        self.cross_labels = torch.as_tensor(
-            np.asarray(result['cross_labels'])).to(self.labels.device)
+        Both cases reset ``memories[m]`` to the normalised centroids of
+        modality ``m``'s clusters in ``pseudo_labels.features`` (after an
+        association the intra labels may have been re-assigned, e.g. by
+        CMFP(tr)):
 
-    def _reset(self, result: dict) -> None:
-        labels = torch.as_tensor(np.asarray(result['labels']))
-        infrared = torch.as_tensor(np.asarray(result['infrared']))
-        self.labels = labels.to(self.labels.device)
-        feats = result['features']
-        for memory, mask in ((self.memory_visible, ~infrared),
-                             (self.memory_infrared, infrared)):
-            memory.reset(feats[mask], labels[mask])
+        - after clustering (``cross_labels`` empty): no cross label
+          (``-1`` everywhere);
+        - after association: the cross label of each sample
+          (:meth:`PseudoLabels.merged_cross_labels`).
+
+        Without ``features`` (labels restored from a checkpoint, not
+        re-extracted) the memories are kept as they are: they were loaded
+        from the same checkpoint.
+
+        Args:
+            pseudo_labels (PseudoLabels): Labels of two modalities.
+
+        Raises:
+            ValueError: ``pseudo_labels`` has not two modalities.
+        """
+        pl = pseudo_labels
+        self.modalities = self._checked(pl.modalities)
+        # a copy: the pipeline may go on editing its labels in place
+        self.labels = pl.labels.to(self.labels.device, copy=True)
+        if pl.features is not None:
+            for m, memory in enumerate(self.memories):
+                mask = pl.modality_ids == m
+                memory.reset(pl.features[mask], pl.labels[mask])
+        if pl.cross_labels:
+            self.cross_labels = pl.merged_cross_labels().to(self.labels.device)
+        else:
+            self.cross_labels = torch.full_like(self.labels, -1)
+
+    def _checked(self, modalities: Optional[Sequence[str]]) -> tuple:
+        """The ``num_modalities`` modalities, validated."""
+        if self.num_modalities == 2:
+            return check_two_modalities(modalities, type(self).__name__)
+        if modalities is None or len(modalities) != self.num_modalities:
+            raise ValueError(
+                f'DualMemoryContrastHead(num_modalities='
+                f'{self.num_modalities}) got pseudo-labels of the modalities '
+                f'{modalities}' if modalities is not None else
+                'DualMemoryContrastHead has no pseudo-labels yet: the label '
+                'pipeline must hand them over (set_pseudo_labels) before '
+                'the first training step')
+        return tuple(modalities)
 
     def loss(self, feats: torch.Tensor,
              data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
-        """Contrastive losses of a batch (any mix of modalities/views)."""
-        if not len(self.labels):
-            raise RuntimeError(
-                'DualMemoryContrastHead has no pseudo-labels: add a '
-                'ClusteringHook to the config (custom_hooks)')
+        """Contrastive losses of a batch (any mix of modalities/views).
+
+        Args:
+            feats (Tensor): ``(B, D)`` features.
+            data_samples (list[VIReIDDataSample]): One per row, with
+                ``sample_idx`` and ``modality`` (one of :attr:`modalities`).
+
+        Returns:
+            dict: ``loss_<m>`` and, with ``cross_modal``, ``loss_cross_<m>``
+            for each modality ``m`` in order (e.g. ``loss_visible``,
+            ``loss_cross_visible``, ``loss_infrared``,
+            ``loss_cross_infrared``).
+
+        Raises:
+            ValueError: No pseudo-labels yet, or a row of another modality.
+        """
+        owner = type(self).__name__
+        modalities = self._checked(self.modalities)
         index = torch.tensor([s.sample_idx for s in data_samples],
                              device=self.labels.device)
-        infrared = torch.tensor(
-            [s.modality == 'infrared' for s in data_samples],
+        position = torch.tensor(
+            modality_positions(data_samples, modalities, owner),
+            dtype=torch.long,
             device=feats.device)
         own = self.labels[index].to(feats.device)
         cross = self.cross_labels[index].to(feats.device)
         feats = F.normalize(feats, dim=1)
         losses, updates = {}, []
-        for name, memory, mask in (('visible', self.memory_visible, ~infrared),
-                                   ('infrared', self.memory_infrared,
-                                    infrared)):
+        for m, memory in enumerate(self.memories):
+            name = modalities[m]
+            mask = position == m
             losses[f'loss_{name}'] = self.loss_weight * memory.loss(
                 feats[mask], own[mask])
             updates.append((memory, mask, own))
@@ -112,7 +187,9 @@ class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule):
                     memory.loss(feats[~mask], cross[~mask])
                 updates.append((memory, ~mask, cross))
         # as Cluster-Contrast's memory, every (feature, label) pair used by
-        # a memory's loss then updates that memory (after the loss)
+        # a memory's loss then updates that memory (after the loss); the
+        # updates are collective calls in distributed runs, made on every
+        # rank even with no row
         detached = feats.detach()
         for memory, mask, labels in updates:
             memory.update(detached[mask], labels[mask])

@@ -1,26 +1,29 @@
 """SALCR's Fine-Grained Semantic-Aligned Learning (FGSAL)."""
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
-from ..utils.batch_pairing import pair_rows
-from ..utils.label_tensor import as_long_tensor
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels)
+from ..utils.batch_pairing import check_two_modalities, pair_rows
 from ..utils.resizable_buffers import ResizableBuffersMixin
 from ..utils.stripe_attention import (sigmoid_part_queries, stripe_attention,
                                       stripe_masks)
 
-#: members of a pair, in the order of :func:`pair_rows`' columns
-MEMBERS = ('visible', 'augmented', 'infrared')
-SPACES = ('visible', 'infrared')
+#: modality positions (label spaces) of a two-modality head
+POSITIONS = (0, 1)
+#: pair members (columns of :func:`pair_rows`) whose queries belong to each
+#: modality position: the plain and channel-augmented views of the first
+#: modality, the plain image of the second
+QUERY_MEMBERS = (slice(0, 2), slice(2, 3))
 
 
 @MODELS.register_module()
-class FGSALHead(ResizableBuffersMixin, BaseModule):
+class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
     """Part queries, query-guided attention and part cluster contrast.
 
     SALCR Sec. 3.3 (https://arxiv.org/abs/2504.19244, Eq. 9-15):
@@ -36,29 +39,37 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
     - a BatchNorm over the ``P·C`` part channels (the reference's part
       BNNeck, bias frozen) when ``with_bn``.
 
-    A pair (:func:`pair_rows`) has three members: visible image ``v``, its
-    channel-augmented view ``a`` and the infrared image ``r``. Each
-    member's queries attend over each member's map: nine features ``f^{tq}``
-    per part (query of ``q`` over the map of ``t``); those of an absent
-    ``a`` are dropped.
+    A two-modality head: it learns the modalities from the pseudo-labels
+    (:meth:`set_pseudo_labels`) and refers to them by position, ``0`` the
+    modality with the channel-augmented views (``'visible'`` in practice),
+    ``1`` the other one (``'infrared'``). Below, ``v`` / ``r`` stand for
+    modalities 0 / 1.
+
+    A pair (:func:`pair_rows`) has three members: image ``v`` of modality
+    0, its channel-augmented view ``a`` and the image ``r`` of modality 1.
+    Each member's queries attend over each member's map: nine features
+    ``f^{tq}`` per part (query of ``q`` over the map of ``t``); those of an
+    absent ``a`` are dropped.
 
     Losses (Eq. 12-15), every term averaged over the parts: the six
-    features of the visible queries (``q ∈ {v, a}``) are contrasted with a
-    visible-space part memory under the visible image's cluster and with an
-    infrared-space part memory under its associated infrared cluster
-    (``loss_visible``); the three features of the infrared query with a
-    visible-space memory under the infrared image's associated visible
-    cluster and an infrared-space memory under its infrared cluster
-    (``loss_infrared``). As in the authors' code, with
+    features of the modality-0 queries (``q ∈ {v, a}``) are contrasted with
+    a space-0 part memory under ``v``'s own cluster and with a space-1 part
+    memory under its associated cluster of modality 1
+    (``loss_<modalities[0]>``, e.g. ``loss_visible``); the three features
+    of the modality-1 query with a space-0 memory under ``r``'s associated
+    cluster of modality 0 and a space-1 memory under its own cluster
+    (``loss_<modalities[1]>``). As in the authors' code, with
     ``query_specific_memories=True`` each query modality has its own pair
-    of memories (4 :class:`PartMemory`); the memories of one label space
-    all start from the part centroids of that modality's images under their
-    own clusters (:meth:`update_associations`). Every (feature, label) used
-    by a memory then updates it (momentum ``momentum`` on the old
-    prototype).
+    of memories (4 :class:`PartMemory`, ``memories['<query>_<space>']``,
+    keys ``'0_0'``, ``'0_1'``, ``'1_0'``, ``'1_1'``; one per space,
+    ``memories['0']`` / ``['1']``, otherwise); the memories of one label
+    space all start from the part centroids of that modality's images under
+    their own clusters (:meth:`set_pseudo_labels` after an association).
+    Every (feature, label) used by a memory then updates it (momentum
+    ``momentum`` on the old prototype).
 
     Fixed defects of the reference: the channel-augmented view's query over
-    the infrared map (``f^{ra}``) reaches the loss (the reference feeds
+    the map of ``r`` (``f^{ra}``) reaches the loss (the reference feeds
     ``f^{va}`` twice instead), and ``loss_weight`` is applied.
 
     Args:
@@ -74,6 +85,15 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             shared by both query modalities (False). Defaults to True.
         loss_weight (float): Multiplier of both losses. Defaults to 1.
         init_cfg (dict, optional): Initialisation config.
+
+    Attributes:
+        modalities (tuple[str, str], optional): The modalities of the last
+            pseudo-labels (None before any).
+        memories (nn.ModuleDict): The part memories by ``'<query>_<space>'``
+            (or ``'<space>'``) modality positions.
+        labels (Tensor): ``(N,)`` own cluster of each training sample.
+        cross_labels (Tensor): ``(N,)`` associated cluster of the other
+            modality (``-1`` for none).
     """
 
     resizable_buffers = ('labels', 'cross_labels')
@@ -103,9 +123,10 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             feat_dim=in_channels,
             temperature=temperature,
             momentum=momentum)
-        keys = [f'{q}_{s}' for q in SPACES for s in SPACES] \
-            if query_specific_memories else list(SPACES)
+        keys = [f'{q}_{s}' for q in POSITIONS for s in POSITIONS] \
+            if query_specific_memories else [str(s) for s in POSITIONS]
         self.memories = nn.ModuleDict({k: MODELS.build(memory) for k in keys})
+        self.modalities: Optional[Tuple[str, str]] = None
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
         self.reset_parameters()
@@ -120,10 +141,12 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             nn.init.normal_(self.bn.weight, 1.0, 0.01)
             nn.init.zeros_(self.bn.bias)
 
-    def memory(self, query: str, space: str) -> nn.Module:
-        """The :class:`PartMemory` fed by ``query`` features in ``space``."""
+    def memory(self, query: int, space: int) -> nn.Module:
+        """The :class:`PartMemory` fed by the features of the queries of
+        modality position ``query`` in the label space of modality position
+        ``space`` (0 or 1)."""
         return self.memories[f'{query}_{space}' if self.
-                             query_specific_memories else space]
+                             query_specific_memories else str(space)]
 
     @property
     def has_associations(self) -> bool:
@@ -169,8 +192,9 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
         Returns:
             tuple[Tensor, Tensor]: ``aligned`` of shape ``(3, 3, M, P, C)``,
             ``aligned[q, t]`` the features of member ``q``'s queries over
-            member ``t``'s map (members ordered visible, augmented,
-            infrared; zeros where a member is absent), and ``present``
+            member ``t``'s map (members ordered as :func:`pair_rows`'
+            columns: modality 0, its augmented view, modality 1; zeros
+            where a member is absent), and ``present``
             ``(3, M)``, whether each member exists.
         """
         pairs = pairs.to(feat_maps.device)
@@ -198,19 +222,17 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
 
     # ------------------------------------------------------------ losses
     def _pair_labels(self, pairs: torch.Tensor,
-                     data_samples: List[VIReIDDataSample]) -> Dict:
-        if not len(self.labels):
-            raise RuntimeError(
-                'FGSALHead has no pseudo-labels: a ClusteringHook / '
-                'AssociationHook must call update_clusters / '
-                'update_associations first')
+                     data_samples: List[VIReIDDataSample]) -> list:
+        """``labels[q][s]``: the cluster in label space ``s`` of the image
+        of pair member group ``q`` (own label where ``s == q``, cross label
+        otherwise), ``(M,)`` each."""
+        check_two_modalities(self.modalities, type(self).__name__)
         index = torch.tensor([s.sample_idx for s in data_samples],
                              device=self.labels.device)
         pairs = pairs.to(index.device)
-        vis, ir = index[pairs[:, 0]], index[pairs[:, 2]]
-        return dict(
-            visible=(self.labels[vis], self.cross_labels[vis]),
-            infrared=(self.cross_labels[ir], self.labels[ir]))
+        first, second = index[pairs[:, 0]], index[pairs[:, 2]]
+        return [(self.labels[first], self.cross_labels[first]),
+                (self.cross_labels[second], self.labels[second])]
 
     def loss_by_feat(
             self, aligned: torch.Tensor, present: torch.Tensor,
@@ -218,28 +240,41 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
         """Part contrast of :meth:`aligned_features`' output.
 
+        Args:
+            aligned (Tensor): ``(3, 3, M, P, C)`` aligned part features.
+            present (Tensor): ``(3, M)`` whether each member exists.
+            pairs (Tensor): ``(M, 3)`` rows from :func:`pair_rows`.
+            data_samples (list[VIReIDDataSample]): One per batch row.
+
         Returns:
-            dict: ``loss_visible`` (visible and augmented queries) and
-            ``loss_infrared`` (infrared queries), each the sum of a
-            visible-space and an infrared-space term.
+            dict: ``loss_<modalities[0]>`` (queries of modality 0 and of
+            its augmented view, e.g. ``loss_visible``) and
+            ``loss_<modalities[1]>`` (queries of modality 1, e.g.
+            ``loss_infrared``), each the sum of a space-0 and a space-1
+            term.
+
+        Raises:
+            ValueError: No pseudo-labels yet.
         """
         labels = self._pair_labels(pairs, data_samples)
         m = aligned.size(2)
         both = present[:, None] & present[None]
         pair_of = torch.arange(m, device=aligned.device).expand(3, 3, m)
-        groups = dict(visible=slice(0, 2), infrared=slice(2, 3))
         losses, updates = {}, []
-        for query, sel in groups.items():
+        for query, sel in zip(POSITIONS, QUERY_MEMBERS):
             kept = both[sel]
             feats = aligned[sel][kept]
             index = pair_of[sel][kept]
             total = aligned.sum() * 0
-            for space, space_labels in zip(SPACES, labels[query]):
+            for space, space_labels in zip(POSITIONS, labels[query]):
                 target = space_labels.to(aligned.device)[index]
                 memory = self.memory(query, space)
                 total = total + memory.loss(feats, target)
                 updates.append((memory, feats.detach(), target))
-            losses[f'loss_{query}'] = self.loss_weight * total
+            losses[f'loss_{self.modalities[query]}'] = \
+                self.loss_weight * total
+        # collective calls in distributed runs: made on every rank, even
+        # with no pair
         for memory, feats, target in updates:
             memory.update(feats, target)
         return losses
@@ -254,50 +289,71 @@ class FGSALHead(ResizableBuffersMixin, BaseModule):
             feat_maps (Tensor): ``(B, C, H, W)`` backbone maps.
             data_samples (list[VIReIDDataSample]): One per row.
             pairs (Tensor, optional): ``(M, 3)``; defaults to
-                :func:`pair_rows` of ``data_samples``.
+                :func:`pair_rows` of ``data_samples`` (and
+                :attr:`modalities`).
 
         Returns:
-            dict: ``loss_visible`` and ``loss_infrared`` (zeros when there
-            is no pair; the memories are then updated with no rows, as the
-            collective update of a distributed run needs).
+            dict: ``loss_<modalities[0]>`` and ``loss_<modalities[1]>``
+            (zeros when there is no pair; the memories are then updated
+            with no rows, as the collective update of a distributed run
+            needs).
+
+        Raises:
+            ValueError: No pseudo-labels yet.
         """
         if pairs is None:
-            pairs = pair_rows(data_samples)
+            modalities = check_two_modalities(self.modalities,
+                                              type(self).__name__)
+            pairs = pair_rows(data_samples, modalities)
         aligned, present = self.aligned_features(feat_maps, pairs)
         return self.loss_by_feat(aligned, present, pairs, data_samples)
 
     # ----------------------------------------------------- pseudo-labels
-    def update_clusters(self, result: dict) -> None:
-        """New intra-modality labels, no association yet: part terms are
-        inactive and the part memories are emptied."""
-        self.labels = as_long_tensor(result['labels'], self.labels.device)
-        self.cross_labels = torch.full_like(self.labels, -1)
-        empty = self.part_prototypes.new_zeros(0, self.num_parts,
-                                               self.in_channels)
-        for memory in self.memories.values():
-            memory.reset(empty.detach(), torch.zeros(0, dtype=torch.long))
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Take new pseudo-labels: labels, cross labels, part memories.
 
-    def update_associations(self, result: dict) -> None:
-        """Labels + cross labels; part memories re-initialised from the
-        part centroids of each modality's own clusters.
+        - After clustering (``cross_labels`` empty): the part terms are
+          inactive (no cross label) and the part memories are emptied.
+        - After association: the cross label of each sample
+          (:meth:`PseudoLabels.merged_cross_labels`); every memory of
+          label space ``s`` is re-initialised from the part centroids of
+          modality ``s``'s images (``pseudo_labels.part_features``) under
+          their own clusters. Without ``features`` and ``part_features``
+          (labels restored from a checkpoint, not re-extracted) the
+          memories are kept as they are, loaded from the same checkpoint.
 
         Args:
-            result (dict): ``labels`` (N,), ``cross_labels`` (N,),
-                ``infrared`` (N,) bool and ``part_features`` (N, P, C).
+            pseudo_labels (PseudoLabels): Labels of two modalities.
+
+        Raises:
+            ValueError: ``pseudo_labels`` has not two modalities, or has
+                associations and features but no ``part_features``.
         """
-        if result.get('part_features') is None:
-            raise KeyError(
-                "FGSALHead.update_associations needs result['part_features']"
-                ': set extract_part_features=True in the ClusteringHook')
-        labels = as_long_tensor(result['labels'], self.labels.device)
-        infrared = torch.as_tensor(
-            np.asarray(result['infrared']), dtype=torch.bool)
+        pl = pseudo_labels
+        self.modalities = check_two_modalities(pl.modalities,
+                                               type(self).__name__)
+        # a copy: the pipeline may go on editing its labels in place
+        labels = pl.labels.to(self.labels.device, copy=True)
+        if not pl.cross_labels:
+            self.labels = labels
+            self.cross_labels = torch.full_like(self.labels, -1)
+            empty = self.part_prototypes.new_zeros(0, self.num_parts,
+                                                   self.in_channels)
+            for memory in self.memories.values():
+                memory.reset(empty.detach(), torch.zeros(0, dtype=torch.long))
+            return
+        if pl.part_features is None and pl.features is not None:
+            raise ValueError(
+                'FGSALHead needs the part features of the training set '
+                '(PseudoLabels.part_features) with its associations: set '
+                'extract_part_features=True in the ClusteringHook')
         self.labels = labels
-        self.cross_labels = as_long_tensor(result['cross_labels'],
-                                           labels.device)
-        part_feats = torch.as_tensor(result['part_features'])
-        for space, mask in zip(SPACES, (~infrared, infrared)):
-            mask = mask.to(part_feats.device)
-            for query in SPACES:
+        self.cross_labels = pl.merged_cross_labels().to(labels.device)
+        if pl.part_features is None:
+            return
+        part_feats = torch.as_tensor(pl.part_features)
+        for space in POSITIONS:
+            mask = (pl.modality_ids == space).to(part_feats.device)
+            for query in POSITIONS:
                 self.memory(query, space).reset(part_feats[mask].float(),
                                                 labels.to(mask.device)[mask])

@@ -2,14 +2,20 @@
 import warnings
 from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
-from ..utils.batch_pairing import pair_rows
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels)
+from ..utils.batch_pairing import check_two_modalities, pair_rows
+
+#: columns of :func:`pair_rows` holding the plain image of each modality
+#: position (column 1 is modality 0's channel-augmented view)
+PLAIN_MEMBERS = (0, 2)
 
 
 def topk_mask(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -43,15 +49,19 @@ def positive_nll(logits: torch.Tensor, positives: torch.Tensor,
 
 
 @MODELS.register_module()
-class GPCRHead(BaseModule):
+class GPCRHead(BaseModule, PseudoLabelConsumer):
     """Instance contrast with reliable positives of global and part features.
 
-    SALCR Sec. 3.4 (https://arxiv.org/abs/2504.19244, Eq. 16-27). Two
-    instance memories (:class:`InstanceMemory`), visible and infrared, hold
-    the features of every non-outlier training image of the epoch (global,
-    and per part when ``num_parts > 0``). For a pair (:func:`pair_rows`) of
-    a visible image ``v``, its channel-augmented view ``a`` and an infrared
-    image ``r``:
+    SALCR Sec. 3.4 (https://arxiv.org/abs/2504.19244, Eq. 16-27). A
+    two-modality head: it learns the modalities from the pseudo-labels
+    (:meth:`set_pseudo_labels`) and refers to them by position, ``0`` the
+    modality with the channel-augmented views (``'visible'`` in practice),
+    ``1`` the other one. Two instance memories (:class:`InstanceMemory`),
+    ``memories[0]`` and ``memories[1]``, hold the features of every
+    non-outlier training image of modality 0 / 1 of the epoch (global, and
+    per part when ``num_parts > 0``). For a pair (:func:`pair_rows`) of an
+    image ``v`` of modality 0, its channel-augmented view ``a`` and an image
+    ``r`` of modality 1:
 
     - **global, cross-modality intersection** (Eq. 16-20): in each memory,
       the positives of ``v``, ``a`` and ``r`` alike are the intersection of
@@ -77,7 +87,7 @@ class GPCRHead(BaseModule):
       image (Eq. 21-22 use ``N{f^v, M_I^v}`` for both ``f^{vv}`` and
       ``f^{rv}``), not the intersection.
     - Part memories store the own-stripe features ``f^{vv}`` / ``f^{rr}``
-      of each image (``result['part_features']``).
+      of each image (``PseudoLabels.part_features``).
     - Neighbour sets are exact top-``k`` (``torch.topk``), the memories are
       static during the epoch (``momentum_update=False``); with
       ``momentum_update=True`` an image's entries follow its plain view's
@@ -97,6 +107,12 @@ class GPCRHead(BaseModule):
             epoch. Defaults to False (reference).
         loss_weight (float): λ of Eq. 30. Defaults to 0.5.
         init_cfg (dict, optional): Initialisation config.
+
+    Attributes:
+        modalities (tuple[str, str], optional): The modalities of the last
+            pseudo-labels (None before any).
+        memories (nn.ModuleList): The two instance memories, by modality
+            position.
     """
 
     def __init__(self,
@@ -123,41 +139,46 @@ class GPCRHead(BaseModule):
             part_dim=part_dim,
             momentum=momentum,
             momentum_update=momentum_update)
-        self.memory_visible = MODELS.build(memory)
-        self.memory_infrared = MODELS.build(memory)
+        self.memories = nn.ModuleList([MODELS.build(memory) for _ in range(2)])
+        self.modalities: Optional[Tuple[str, str]] = None
 
-    @property
-    def memories(self) -> Dict[str, torch.nn.Module]:
-        """The visible and infrared instance memories."""
-        return dict(visible=self.memory_visible, infrared=self.memory_infrared)
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Take new pseudo-labels: fill or empty the instance memories.
 
-    def update_clusters(self, result: dict) -> None:
-        """Intra-modality labels only: GPCR is inactive until an
-        association exists, the memories are emptied."""
-        for memory in self.memories.values():
-            memory.reset(torch.zeros(0, memory.feat_dim))
-
-    def update_associations(self, result: dict) -> None:
-        """Fill both memories with the epoch's non-outlier features.
+        - After clustering (``cross_labels`` empty): GPCR is inactive until
+          an association exists; both memories are emptied.
+        - After association: ``memories[m]`` holds the features
+          (``pseudo_labels.features``, and ``part_features`` for the part
+          terms) of every non-outlier sample of modality ``m``, by dataset
+          index. Without ``features`` (labels restored from a checkpoint,
+          not re-extracted) the memories are kept as they are, loaded from
+          the same checkpoint.
 
         Args:
-            result (dict): ``features`` (N, D), ``labels`` (N,) (``-1``
-                outliers, left out), ``infrared`` (N,) bool and, for the
-                part terms, ``part_features`` (N, P, C).
+            pseudo_labels (PseudoLabels): Labels of two modalities.
+
+        Raises:
+            ValueError: ``pseudo_labels`` has not two modalities.
         """
-        feats = torch.as_tensor(result['features'])
-        labels = torch.as_tensor(np.asarray(result['labels']))
-        infrared = torch.as_tensor(
-            np.asarray(result['infrared']), dtype=torch.bool)
-        parts = result.get('part_features') if self.num_parts else None
+        pl = pseudo_labels
+        self.modalities = check_two_modalities(pl.modalities,
+                                               type(self).__name__)
+        if not pl.cross_labels:
+            for memory in self.memories:
+                memory.reset(torch.zeros(0, memory.feat_dim))
+            return
+        if pl.features is None:
+            return
+        feats = torch.as_tensor(pl.features)
+        parts = pl.part_features if self.num_parts else None
         if parts is not None:
             parts = torch.as_tensor(parts)
         elif self.num_parts:
             warnings.warn(f'GPCRHead(num_parts={self.num_parts}) got no '
-                          "result['part_features']: part terms skipped "
+                          'PseudoLabels.part_features: part terms skipped '
                           'this epoch')
-        for name, memory in self.memories.items():
-            mask = (labels >= 0) & (infrared == (name == 'infrared'))
+        for m, memory in enumerate(self.memories):
+            mask = (pl.labels >= 0) & (pl.modality_ids == m)
             index = torch.nonzero(mask).flatten()
             memory.reset(
                 feats[index.to(feats.device)],
@@ -165,9 +186,14 @@ class GPCRHead(BaseModule):
                 part_features=None
                 if parts is None else parts[index.to(parts.device)])
 
+    @property
+    def momentum_update(self) -> bool:
+        """Whether the instance memories follow the batch features."""
+        return self.memories[0].momentum_update
+
     def _bank(self, bank: torch.Tensor) -> torch.Tensor:
         # the memory may change in place (momentum_update) before backward
-        return bank.clone() if self.memory_visible.momentum_update else bank
+        return bank.clone() if self.momentum_update else bank
 
     def global_positives(
             self, logits: torch.Tensor,
@@ -226,7 +252,8 @@ class GPCRHead(BaseModule):
             feats (Tensor): ``(B, D)`` global features of the rows.
             data_samples (list[VIReIDDataSample]): One per row.
             pairs (Tensor, optional): ``(M, 3)``; defaults to
-                :func:`pair_rows`.
+                :func:`pair_rows` of ``data_samples`` (and
+                :attr:`modalities`).
             part_feats (Tensor, optional): ``(3, 3, M, P, C)`` aligned part
                 features (:meth:`FGSALHead.aligned_features`); without them
                 only the global term is computed.
@@ -235,9 +262,14 @@ class GPCRHead(BaseModule):
             dict: ``loss_global`` and, with part features and part
             memories, ``loss_part`` (both weighted by ``loss_weight``;
             zeros keeping the graph when no row has a positive).
+
+        Raises:
+            ValueError: ``pairs`` is None and no pseudo-labels came yet.
         """
         if pairs is None:
-            pairs = pair_rows(data_samples)
+            modalities = check_two_modalities(self.modalities,
+                                              type(self).__name__)
+            pairs = pair_rows(data_samples, modalities)
         pairs = pairs.to(feats.device)
         zero = feats.sum() * 0
         use_parts = part_feats is not None and self.num_parts > 0
@@ -255,7 +287,7 @@ class GPCRHead(BaseModule):
         both = present[:, None] & present[None]  # (3, 3, M)
         parts = F.normalize(part_feats, dim=-1) if use_parts else None
         global_terms, part_terms = [], []
-        for memory in self.memories.values():
+        for memory in self.memories:
             if not memory.num_instances:
                 continue
             bank = self._bank(memory.features).to(glob.dtype)
@@ -286,12 +318,11 @@ class GPCRHead(BaseModule):
     def _update(self, feats: torch.Tensor,
                 data_samples: List[VIReIDDataSample], pairs: torch.Tensor,
                 part_feats: Optional[torch.Tensor]) -> None:
-        if not self.memory_visible.momentum_update:
+        if not self.momentum_update:
             return
         index = torch.tensor([s.sample_idx for s in data_samples],
                              device=feats.device)
-        for member, memory in ((0, self.memory_visible),
-                               (2, self.memory_infrared)):
+        for member, memory in zip(PLAIN_MEMBERS, self.memories):
             row = pairs[:, member]
             own = None if part_feats is None or not memory.has_parts else \
                 part_feats[member, member]

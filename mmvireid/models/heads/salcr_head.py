@@ -1,18 +1,19 @@
 """SALCR's training head: DAGL + FGSAL + GPCR."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
-from ..utils.batch_pairing import pair_rows
-from ..utils.label_tensor import as_long_tensor
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels)
+from ..utils.batch_pairing import check_two_modalities, pair_rows
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
 @MODELS.register_module()
-class SALCRHead(ResizableBuffersMixin, BaseModule):
+class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
     """Global dual contrast plus part and instance terms of SALCR.
 
     ``L = L_dagl + L_fgsal + λ L_gpcr`` (Eq. 30,
@@ -20,11 +21,17 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
     :class:`DualMemoryContrastHead` with ``cross_modal=True``) gives the
     DAGL losses on every batch; ``part_head`` (:class:`FGSALHead`) and
     ``instance_head`` (:class:`GPCRHead`, whose ``loss_weight`` is λ) are
-    added once cross-modal labels exist (after
-    :meth:`update_associations`) and the batch has cross-modal pairs
-    (:func:`pair_rows`). Pairs sharing no pseudo-label in either label
-    space (the paper's "potential positive pair" condition; never the case
-    with the paired sampler) are dropped.
+    added once cross-modal labels exist (pseudo-labels with
+    ``cross_labels``, see :meth:`set_pseudo_labels`) and the batch has
+    cross-modal pairs (:func:`pair_rows` of the two modalities, the first
+    one with the channel-augmented views). Pairs sharing no pseudo-label
+    in either label space (the paper's "potential positive pair"
+    condition; never the case with the paired sampler) are dropped.
+
+    A two-modality head, like its sub-heads. This head and each sub-head
+    is a :class:`~mmvireid.structures.PseudoLabelConsumer`: the model hands
+    every one of them the pseudo-labels directly, this head does not
+    forward them.
 
     Loss keys: the global head's as they are, ``loss_part_*`` for FGSAL and
     ``loss_gpcr_*`` for GPCR. Without ``part_head``, GPCR uses the global
@@ -38,6 +45,13 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
             ``feat_dim`` defaults to the global head's, ``num_parts`` /
             ``part_dim`` to the part head's.
         init_cfg (dict, optional): Initialisation config.
+
+    Attributes:
+        modalities (tuple[str, str], optional): The modalities of the last
+            pseudo-labels (None before any).
+        labels (Tensor): ``(N,)`` own cluster of each training sample.
+        cross_labels (Tensor): ``(N,)`` associated cluster of the other
+            modality (``-1`` for none).
     """
 
     resizable_buffers = ('labels', 'cross_labels')
@@ -63,6 +77,7 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
             self.instance_head = MODELS.build(instance_head)
         else:
             self.instance_head = None
+        self.modalities: Optional[Tuple[str, str]] = None
         self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
         self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
 
@@ -76,12 +91,12 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
         """Pairs whose members share a label in either label space."""
         index = torch.tensor([s.sample_idx for s in data_samples],
                              device=self.labels.device)
-        vis = index[pairs[:, 0].to(index.device)]
-        ir = index[pairs[:, 2].to(index.device)]
-        lab_v, cross_v = self.labels[vis], self.cross_labels[vis]
-        lab_r, cross_r = self.labels[ir], self.cross_labels[ir]
-        keep = ((lab_v >= 0) & (lab_v == cross_r)) | \
-            ((lab_r >= 0) & (lab_r == cross_v))
+        first = index[pairs[:, 0].to(index.device)]
+        second = index[pairs[:, 2].to(index.device)]
+        lab_0, cross_0 = self.labels[first], self.cross_labels[first]
+        lab_1, cross_1 = self.labels[second], self.cross_labels[second]
+        keep = ((lab_0 >= 0) & (lab_0 == cross_1)) | \
+            ((lab_1 >= 0) & (lab_1 == cross_0))
         return pairs[keep.to(pairs.device)]
 
     def loss(
@@ -109,7 +124,9 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
         # no early return when a batch has no pair: the memory updates are
         # collective calls in distributed runs, made on every rank (with no
         # rows here)
-        pairs = self._positive_pairs(pair_rows(data_samples), data_samples)
+        modalities = check_two_modalities(self.modalities, type(self).__name__)
+        pairs = self._positive_pairs(
+            pair_rows(data_samples, modalities), data_samples)
         aligned = None
         if self.part_head is not None:
             if feat_maps is None:
@@ -136,36 +153,37 @@ class SALCRHead(ResizableBuffersMixin, BaseModule):
                                'cannot be extracted')
         return self.part_head.part_features(feat_map)
 
-    def update_clusters(self, result: dict) -> None:
-        """New intra-modality labels (no association yet) to every
-        sub-head."""
-        self.labels = as_long_tensor(result['labels'], self.labels.device)
-        self.cross_labels = torch.full_like(self.labels, -1)
-        for head in self._sub_heads():
-            if hasattr(head, 'update_clusters'):
-                head.update_clusters(result)
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Take new pseudo-labels (this head's own label buffers only).
 
-    def update_associations(self, result: dict) -> None:
-        """Cross-modal labels (and possibly re-assigned intra labels) to
-        every sub-head."""
-        self.labels = as_long_tensor(result['labels'], self.labels.device)
-        self.cross_labels = as_long_tensor(result['cross_labels'],
-                                           self.labels.device)
-        for head in self._sub_heads():
-            if hasattr(head, 'update_associations'):
-                head.update_associations(result)
+        After clustering (``cross_labels`` empty) no cross label exists
+        (``-1`` everywhere) and only the global head's losses are
+        computed; after association each sample has its cross label
+        (:meth:`PseudoLabels.merged_cross_labels`) and the part and
+        instance terms are active. The sub-heads receive the same object
+        from the model, not from this head.
+
+        Args:
+            pseudo_labels (PseudoLabels): Labels of two modalities.
+
+        Raises:
+            ValueError: ``pseudo_labels`` has not two modalities.
+        """
+        pl = pseudo_labels
+        self.modalities = check_two_modalities(pl.modalities,
+                                               type(self).__name__)
+        # a copy: the pipeline may go on editing its labels in place
+        self.labels = pl.labels.to(self.labels.device, copy=True)
+        if pl.cross_labels:
+            self.cross_labels = pl.merged_cross_labels().to(self.labels.device)
+        else:
+            self.cross_labels = torch.full_like(self.labels, -1)
 
     def reinit_part_modules(self) -> None:
         """Fresh FGSAL parameters (part prototypes, part BN): the stage
         switch."""
         if self.part_head is not None:
             self.part_head.reset_parameters()
-
-    def _sub_heads(self) -> list:
-        return [
-            h for h in (self.global_head, self.part_head, self.instance_head)
-            if h is not None
-        ]
 
 
 def _prefixed(losses: Dict[str, torch.Tensor],

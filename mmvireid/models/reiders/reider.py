@@ -6,11 +6,12 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
+                                 VIReIDDataSample)
 
 
 @MODELS.register_module()
-class ReIDer(BaseModel):
+class ReIDer(PseudoLabelConsumer, BaseModel):
     """Backbone + neck feature extractor with an optional training head.
 
     ``predict`` writes each image's retrieval feature into its data sample
@@ -155,15 +156,16 @@ class ReIDer(BaseModel):
             return self.head.loss(feats, data_samples, feat_maps=feat_map)
         return self.head.loss(feats, data_samples)
 
-    def update_clusters(self, result: dict) -> None:
-        """Pass new pseudo-labels (from ``ClusteringHook``) to the head."""
-        if hasattr(self.head, 'update_clusters'):
-            self.head.update_clusters(result)
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Hand new pseudo-labels to every sub-module that takes them.
 
-    def update_associations(self, result: dict) -> None:
-        """Pass cross-modal labels (from ``AssociationHook``) to the head."""
-        if hasattr(self.head, 'update_associations'):
-            self.head.update_associations(result)
+        Each sub-module that is a :class:`~mmvireid.structures.
+        PseudoLabelConsumer` (heads, prompt learners...) receives the same
+        object once, in module order; none forwards it further.
+        """
+        for module in self.modules():
+            if module is not self and isinstance(module, PseudoLabelConsumer):
+                module.set_pseudo_labels(pseudo_labels)
 
     def predict(
         self,

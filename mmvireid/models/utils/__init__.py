@@ -7,12 +7,12 @@ from .momentum_update import momentum_update_, occurrence_rank
 from .ot_association import (association_accuracy, association_chance,
                              cluster_centroids, dual_association,
                              majority_identity, reassign_to_centroids,
-                             sinkhorn_association)
+                             sinkhorn_association, sinkhorn_plan)
 
 __all__ = [
     'k_reciprocal_jaccard', 'faiss_topk', 'cluster_dbscan', 'sparse_dbscan',
     'radius_graph', 'describe_clusters', 'sinkhorn_association',
-    'dual_association', 'cluster_centroids', 'reassign_to_centroids',
-    'association_accuracy', 'association_chance', 'majority_identity',
-    'pair_rows', 'momentum_update_', 'occurrence_rank'
+    'sinkhorn_plan', 'dual_association', 'cluster_centroids',
+    'reassign_to_centroids', 'association_accuracy', 'association_chance',
+    'majority_identity', 'pair_rows', 'momentum_update_', 'occurrence_rank'
 ]

@@ -20,7 +20,23 @@ def sinkhorn_association(features: torch.Tensor,
                          num_iters: int = 500,
                          stop_thr: float = 1e-6,
                          reference_stop: bool = False) -> torch.Tensor:
-    """Label of each instance: argmax of its row of the OT plan.
+    """Label of each instance: argmax of its row of the OT plan
+    (:func:`sinkhorn_plan`); ``-1`` for every instance when either side is
+    empty."""
+    if len(features) == 0 or len(prototypes) == 0:
+        return torch.full((len(features), ), -1, dtype=torch.long)
+    return sinkhorn_plan(features, prototypes, lambda_ot, num_iters, stop_thr,
+                         reference_stop).argmax(1)
+
+
+def sinkhorn_plan(features: torch.Tensor,
+                  prototypes: torch.Tensor,
+                  lambda_ot: float = 5.0,
+                  num_iters: int = 500,
+                  stop_thr: float = 1e-6,
+                  reference_stop: bool = False) -> torch.Tensor:
+    """Entropic OT plan between instances and prototypes (uniform marginals,
+    squared Euclidean cost).
 
     Args:
         features (Tensor): (N, D) instance features.
@@ -37,10 +53,8 @@ def sinkhorn_association(features: torch.Tensor,
             ``num_iters``. This reproduces the published association.
 
     Returns:
-        LongTensor: (N,) prototype index per instance.
+        Tensor: ``(N, K)`` float64 plan (on the CPU); both sides non-empty.
     """
-    if len(features) == 0 or len(prototypes) == 0:
-        return torch.full((len(features), ), -1, dtype=torch.long)
     f = features.detach().double().cpu()
     p = prototypes.detach().double().cpu()
     cost = torch.cdist(f, p).pow(2)
@@ -57,7 +71,7 @@ def sinkhorn_association(features: torch.Tensor,
                 1.0 / lambda_ot,
                 numItermax=num_iters,
                 stopThr=stop_thr))
-    return plan.argmax(1)
+    return plan
 
 
 def _reference_sinkhorn(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor,

@@ -30,6 +30,19 @@ def test_pack_sets_identity_and_meta():
 
 def test_pack_rejects_bad_modality():
     pack = TRANSFORMS.build(dict(type='PackVIReIDInputs'))
-    with pytest.raises(ValueError, match='thermal'):
-        pack(dict(img=np.zeros((2, 2, 3), np.uint8), pid=1, camid=1,
-                  modality='thermal'))
+    for bad in ('', None, 3):
+        with pytest.raises(ValueError, match='modality must be a non-empty'):
+            pack(
+                dict(
+                    img=np.zeros((2, 2, 3), np.uint8),
+                    pid=1,
+                    camid=1,
+                    modality=bad))
+    # a virtual modality (declared by a dataset wrapper) is a name too
+    out = pack(
+        dict(
+            img=np.zeros((2, 2, 3), np.uint8),
+            pid=1,
+            camid=1,
+            modality='augmented'))
+    assert out['data_samples'].modality == 'augmented'

@@ -7,13 +7,14 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 from mmvireid.registry import MODELS
+from mmvireid.structures import PseudoLabelConsumer
 from mmvireid.utils import register_all_modules
 
 register_all_modules()
 
 
 @MODELS.register_module(force=True)
-class OracleFeatureModel(BaseModel):
+class OracleFeatureModel(PseudoLabelConsumer, BaseModel):
     """Test double: its features are one-hot true ids (a perfect model), so
     the expected clusters and associations are known exactly."""
 
@@ -36,11 +37,11 @@ class OracleFeatureModel(BaseModel):
                         'pred_feature')
         return data_samples
 
-    def update_clusters(self, result):
-        self.clusters = result
-
-    def update_associations(self, result):
-        self.associations = result
+    def set_pseudo_labels(self, pseudo_labels):
+        if pseudo_labels.cross_labels:
+            self.associations = pseudo_labels
+        else:
+            self.clusters = pseudo_labels
 
 
 def make_runner(sysu_root, work_dir, mode='paired', max_epochs=2):
@@ -98,14 +99,20 @@ def test_hooks_cluster_associate_and_feed_the_sampler(sysu_root, tmp_path):
     dataset = runner.train_dataloader.dataset
     pids = dataset.get_pids()
     infrared = dataset.get_modalities() == 'infrared'
-    labels = clusters['labels']
+    labels = clusters.labels.numpy()
     # the oracle features give one cluster per identity and modality
     for mask in (infrared, ~infrared):
         assert len(set(labels[mask])) == 4 and (labels[mask] >= 0).all()
         for cluster in set(labels[mask]):
             assert len(set(pids[mask][labels[mask] == cluster])) == 1
     # and a perfect association
-    cross = assoc['cross_labels']
+    cross = assoc.merged_cross_labels().numpy()
+    assert set(
+        assoc.cross_labels) == {'visible->infrared', 'infrared->visible'}
+    # the soft plans of the OT associator come with the hard labels
+    plan = assoc.plans['infrared->visible']
+    assert plan.shape == (int((labels[infrared] >= 0).sum()), 4)
+    assert (plan.argmax(1).numpy() == cross[infrared]).all()
     for own, other in ((infrared, ~infrared), (~infrared, infrared)):
         for i in np.flatnonzero(own):
             partners = pids[other][labels[other] == cross[i]]
@@ -132,10 +139,17 @@ def test_labels_are_saved_in_checkpoints(sysu_root, tmp_path):
     ckpt = load_checkpoint_file(str(tmp_path / 'work' / 'epoch_1.pth'))
     saved = ckpt['clustering']
     assert saved['labels'].shape == (72, ) and saved['epoch'] == 0
+    assert saved['modalities'] == ['visible', 'infrared']
     hook = [h for h in runner.hooks if type(h).__name__ == 'ClusteringHook'][0]
     hook.result = None
     hook.after_load_checkpoint(runner, ckpt)
-    assert (hook._restored['labels'] == saved['labels'].numpy()).all()
+    assert torch.equal(hook._restored.labels, saved['labels'])
+    assert torch.equal(hook._restored.modality_ids, saved['modality_ids'])
+    # labels of the layout before the contract are not restored
+    hook._restored = None
+    hook.after_load_checkpoint(runner,
+                               dict(clustering=dict(labels=saved['labels'])))
+    assert hook._restored is None
 
 
 def test_ground_truth_labels_and_association(sysu_root, tmp_path):
@@ -153,8 +167,8 @@ def test_ground_truth_labels_and_association(sysu_root, tmp_path):
     dataset = runner.train_dataloader.dataset
     pids = dataset.get_pids()
     infrared = dataset.get_modalities() == 'infrared'
-    labels = runner.model.clusters['labels']
-    cross = runner.model.associations['cross_labels']
+    labels = runner.model.clusters.labels.numpy()
+    cross = runner.model.associations.merged_cross_labels().numpy()
     for own, other in ((infrared, ~infrared), (~infrared, infrared)):
         _, expected = np.unique(pids[own], return_inverse=True)
         assert (labels[own] == expected).all()

@@ -1,7 +1,6 @@
 import copy
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +8,7 @@ import torch.nn.functional as F
 from mmvireid.models.utils.stripe_attention import (sigmoid_part_queries,
                                                     stripe_masks)
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import PseudoLabels, VIReIDDataSample, pair_key
 from mmvireid.utils import register_all_modules
 
 register_all_modules()
@@ -57,14 +56,26 @@ def paired_batch():
     ]
 
 
-def association(num_parts=3, channels=2):
+def association(num_parts=3, channels=2, modalities=('visible', 'infrared')):
+    """Pseudo-labels after an association: samples 0, 1 of the first
+    modality, 2, 3 of the second."""
     part_feats = F.normalize(torch.randn(4, num_parts, channels), dim=-1)
-    return dict(
-        labels=np.array([0, 1, 0, 1]),
-        cross_labels=np.array([1, 0, 0, 1]),
-        infrared=np.array([False, False, True, True]),
+    m0, m1 = modalities
+    return PseudoLabels(
+        modalities=modalities,
+        modality_ids=torch.tensor([0, 0, 1, 1]),
+        labels=torch.tensor([0, 1, 0, 1]),
+        cross_labels={
+            pair_key(m0, m1): torch.tensor([1, 0, -1, -1]),
+            pair_key(m1, m0): torch.tensor([-1, -1, 0, 1])
+        },
         features=F.normalize(torch.randn(4, 5), dim=1),
         part_features=part_feats)
+
+
+def clustering(pl):
+    """The same labels before the association."""
+    return pl.with_fields(cross_labels={})
 
 
 def test_query_and_attention_equal_hand_computation():
@@ -113,32 +124,41 @@ def test_aligned_features_of_every_member_combination():
 def test_memories_reset_from_part_centroids():
     torch.manual_seed(2)
     head = build()
-    result = association()
-    head.update_associations(result)
-    parts = result['part_features']
-    for query in ('visible', 'infrared'):
-        for space, rows in (('visible', [0, 1]), ('infrared', [2, 3])):
+    pl = association()
+    assert sorted(head.memories) == ['0_0', '0_1', '1_0', '1_1']
+    head.set_pseudo_labels(pl)
+    assert head.modalities == ('visible', 'infrared')
+    assert head.cross_labels.tolist() == [1, 0, 0, 1]
+    parts = pl.part_features
+    for query in (0, 1):
+        for space, rows in ((0, [0, 1]), (1, [2, 3])):
             protos = head.memory(query, space).prototypes
             assert protos.shape == (3, 2, 2)
             for k, row in enumerate(rows):  # one image per cluster
                 torch.testing.assert_close(protos[:, k], parts[row])
     assert head.has_associations
-    head.update_clusters(result)
+    head.set_pseudo_labels(clustering(pl))
     assert not head.has_associations
     assert all(m.num_clusters == 0 for m in head.memories.values())
     shared = build(query_specific_memories=False)
-    assert sorted(shared.memories) == ['infrared', 'visible']
-    with pytest.raises(KeyError, match='part_features'):
-        head.update_associations({
-            k: v
-            for k, v in result.items() if k != 'part_features'
-        })
+    assert sorted(shared.memories) == ['0', '1']
+    shared.set_pseudo_labels(pl)
+    assert shared.memory(1, 0) is shared.memory(0, 0)
+    assert shared.memory(0, 1).num_clusters == 2
+    with pytest.raises(ValueError, match='part_features'):
+        head.set_pseudo_labels(pl.with_fields(part_features=None))
+    with pytest.raises(ValueError, match='two-modality head'):
+        head.set_pseudo_labels(
+            PseudoLabels(
+                modalities=('visible', ),
+                modality_ids=torch.zeros(4),
+                labels=pl.labels))
 
 
 def test_loss_uses_all_nine_features_and_the_weight():
     torch.manual_seed(3)
     head = build(temperature=0.5)
-    head.update_associations(association())
+    head.set_pseudo_labels(association())
     feat_maps = torch.randn(6, 2, 4, 3, requires_grad=True)
     batch = paired_batch()
     pairs = torch.tensor([[0, 4, 2], [1, 5, 3]])
@@ -159,19 +179,18 @@ def test_loss_uses_all_nine_features_and_the_weight():
     f_r = torch.stack([feature(*c) for c in ir])
     y_v = torch.tensor([c[0] for c in vis])
     y_r = torch.tensor([c[0] for c in ir])
-    expected_v = head.memory('visible', 'visible').loss(f_v, lab_v[y_v]) + \
-        head.memory('visible', 'infrared').loss(f_v, cross_v[y_v])
-    expected_r = head.memory('infrared', 'visible').loss(f_r, cross_r[y_r]) \
-        + head.memory('infrared', 'infrared').loss(f_r, lab_r[y_r])
+    expected_v = head.memory(0, 0).loss(f_v, lab_v[y_v]) + \
+        head.memory(0, 1).loss(f_v, cross_v[y_v])
+    expected_r = head.memory(1, 0).loss(f_r, cross_r[y_r]) \
+        + head.memory(1, 1).loss(f_r, lab_r[y_r])
     weighted = copy.deepcopy(head)
     weighted.loss_weight = 2.5
-    before = head.memory('visible', 'visible').prototypes.clone()
+    before = head.memory(0, 0).prototypes.clone()
     losses = head.loss(feat_maps, batch)
     torch.testing.assert_close(losses['loss_visible'], expected_v)
     torch.testing.assert_close(losses['loss_infrared'], expected_r)
     # the memories moved after the loss
-    assert not torch.equal(before,
-                           head.memory('visible', 'visible').prototypes)
+    assert not torch.equal(before, head.memory(0, 0).prototypes)
     w_losses = weighted.loss(feat_maps, batch)
     torch.testing.assert_close(w_losses['loss_visible'],
                                2.5 * expected_v.detach())
@@ -187,8 +206,7 @@ def test_loss_uses_all_nine_features_and_the_weight():
 def test_no_association_or_pair_gives_zero():
     torch.manual_seed(4)
     head = build(with_bn=True)
-    result = association()
-    head.update_clusters(result)
+    head.set_pseudo_labels(clustering(association()))
     feat_maps = torch.randn(6, 2, 4, 3, requires_grad=True)
     losses = head.loss(feat_maps, paired_batch())
     assert all(v.item() == 0 for v in losses.values())
@@ -209,8 +227,32 @@ def test_reset_parameters_and_checkpoint():
     assert torch.equal(first, head.part_prototypes)
     assert head.bn.running_mean.abs().sum() == 0
     assert not head.bn.bias.requires_grad
-    head.update_associations(association())
+    head.set_pseudo_labels(association())
     fresh = build(with_bn=True)
     fresh.load_state_dict(head.state_dict())
     assert torch.equal(fresh.cross_labels, head.cross_labels)
-    assert fresh.memory('infrared', 'visible').num_clusters == 2
+    assert fresh.memory(1, 0).num_clusters == 2
+    # labels restored without features: the loaded memories are kept
+    restored = PseudoLabels.from_state_dict(association().state_dict())
+    fresh.set_pseudo_labels(restored)
+    assert torch.equal(
+        fresh.memory(1, 0).prototypes,
+        head.memory(1, 0).prototypes)
+
+
+def test_modalities_are_data_and_labels_required():
+    torch.manual_seed(7)
+    head = build()
+    feat_maps = torch.randn(6, 2, 4, 3)
+    with pytest.raises(ValueError, match='no pseudo-labels'):
+        head.loss(feat_maps, paired_batch())
+    head.set_pseudo_labels(association(modalities=('rgb', 'thermal')))
+    names = dict(visible='rgb', infrared='thermal')
+    batch = paired_batch()
+    for s in batch:
+        s.set_metainfo(dict(modality=names[s.modality]))
+    losses = head.loss(feat_maps, batch)
+    assert list(losses) == ['loss_rgb', 'loss_thermal']
+    assert losses['loss_rgb'] > 0
+    with pytest.raises(ValueError, match="modality 'visible'"):
+        head.loss(feat_maps, paired_batch())

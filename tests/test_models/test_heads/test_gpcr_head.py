@@ -1,12 +1,15 @@
-import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
+from mmvireid.models.utils import pair_rows
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import PseudoLabels, VIReIDDataSample, pair_key
 from mmvireid.utils import register_all_modules
 
 register_all_modules()
+
+MODALITIES = ('visible', 'infrared')
 
 
 def build(**kwargs):
@@ -46,7 +49,7 @@ def global_batch():
 
 def test_global_positives_are_the_cross_modality_intersection():
     head = build()
-    head.memory_visible.reset(torch.eye(6))
+    head.memories[0].reset(torch.eye(6))
     batch, feats = global_batch()
     pairs = torch.tensor([[0, 6, 3], [1, -1, 4], [2, 7, 5]])
     present = (pairs >= 0).t()
@@ -58,10 +61,10 @@ def test_global_positives_are_the_cross_modality_intersection():
 
 def test_global_loss_skips_empty_rows_and_an_empty_memory():
     head = build(loss_weight=0.5)
-    head.memory_visible.reset(torch.eye(6))  # no infrared instance at all
+    head.memories[0].reset(torch.eye(6))  # no infrared instance at all
     batch, feats = global_batch()
     feats.requires_grad_(True)
-    losses = head.loss(feats, batch)
+    losses = head.loss(feats, batch, pair_rows(batch, MODALITIES))
     assert set(losses) == {'loss_global'}
     logp = torch.log_softmax(F.normalize(feats, dim=1), 1)
     # pair 0 (v0, a0, r0) -> {1}; pair 1 (v1, r1) -> {4}; pair 2 empty
@@ -76,10 +79,10 @@ def test_global_loss_skips_empty_rows_and_an_empty_memory():
 
 def test_no_positive_at_all_is_a_finite_zero():
     head = build(k=1)
-    head.memory_visible.reset(torch.eye(6))
+    head.memories[0].reset(torch.eye(6))
     batch = [sample(0, 'visible'), sample(1, 'infrared')]
     feats = torch.stack([indicator(0), indicator(5)]).requires_grad_(True)
-    losses = head.loss(feats, batch)
+    losses = head.loss(feats, batch, pair_rows(batch, MODALITIES))
     assert losses['loss_global'].item() == 0
     losses['loss_global'].backward()
     assert torch.equal(feats.grad, torch.zeros_like(feats))
@@ -131,8 +134,7 @@ def test_part_positives_are_the_mutual_correction():
 def test_part_loss_value():
     head = build(k=3, num_parts=1, loss_weight=0.5)
     aligned, _, _ = part_inputs()
-    head.memory_visible.reset(
-        torch.eye(6), part_features=torch.eye(6)[:, None])
+    head.memories[0].reset(torch.eye(6), part_features=torch.eye(6)[:, None])
     batch = [
         sample(0, 'visible'),
         sample(1, 'visible'),
@@ -149,7 +151,8 @@ def test_part_loss_value():
         indicator(*GLOBAL[1])
     ])
     aligned.requires_grad_(True)
-    losses = head.loss(feats, batch, part_feats=aligned)
+    losses = head.loss(
+        feats, batch, pair_rows(batch, MODALITIES), part_feats=aligned)
     logp = torch.log_softmax(F.normalize(aligned, dim=-1), -1)
     terms = []
     for q in range(3):
@@ -165,25 +168,77 @@ def test_part_loss_value():
     assert aligned.grad[1, :, 1].abs().sum() == 0  # absent CA view
 
 
-def test_memories_follow_the_associations():
+def pseudo_labels(modalities=MODALITIES, associated=True):
+    """Samples 0, 1, 4 of the first modality (1 an outlier), 2, 3 of the
+    second."""
     torch.manual_seed(0)
-    head = build(num_parts=2, part_dim=3, momentum_update=True)
-    result = dict(
+    m0, m1 = modalities
+    cross = {
+        pair_key(m0, m1): torch.tensor([1, -1, -1, -1, 0]),
+        pair_key(m1, m0): torch.tensor([-1, -1, 0, 0, -1])
+    } if associated else {}
+    return PseudoLabels(
+        modalities=modalities,
+        modality_ids=torch.tensor([0, 0, 1, 1, 0]),
+        labels=torch.tensor([0, -1, 1, 0, 0]),
         features=torch.randn(5, 6),
         part_features=torch.randn(5, 2, 3),
-        labels=np.array([0, -1, 1, 0, 0]),
-        infrared=np.array([False, False, True, True, False]))
-    head.update_associations(result)
-    assert head.memory_visible.indices.tolist() == [0, 4]
-    assert head.memory_infrared.indices.tolist() == [2, 3]
-    assert head.memory_infrared.has_parts
-    # momentum update of the plain visible and infrared entries
+        cross_labels=cross)
+
+
+def test_memories_follow_the_associations():
+    head = build(num_parts=2, part_dim=3, momentum_update=True)
+    pl = pseudo_labels()
+    head.set_pseudo_labels(pl)
+    assert head.modalities == MODALITIES
+    assert head.memories[0].indices.tolist() == [0, 4]
+    assert head.memories[1].indices.tolist() == [2, 3]
+    assert head.memories[1].has_parts
+    torch.testing.assert_close(head.memories[1].features,
+                               F.normalize(pl.features[[2, 3]], dim=1))
+    # momentum update of the plain entries of both modalities
     batch = [sample(4, 'visible'), sample(2, 'infrared')]
-    before = head.memory_visible.features.clone()
+    before = head.memories[0].features.clone()
     part_feats = torch.randn(3, 3, 1, 2, 3)
     losses = head.loss(torch.randn(2, 6), batch, part_feats=part_feats)
     assert all(torch.isfinite(v) for v in losses.values())
-    assert torch.equal(before[0], head.memory_visible.features[0])
-    assert not torch.equal(before[1], head.memory_visible.features[1])
-    head.update_clusters(result)
-    assert head.memory_visible.num_instances == 0
+    assert torch.equal(before[0], head.memories[0].features[0])
+    assert not torch.equal(before[1], head.memories[0].features[1])
+    # after a new clustering (no association yet) the memories are empty
+    head.set_pseudo_labels(pl.with_fields(cross_labels={}))
+    assert head.memories[0].num_instances == 0
+    assert set(head.state_dict()) == {
+        f'memories.{m}.{k}'
+        for m in (0, 1)
+        for k in ('features', 'part_features', 'indices')
+    }
+    # labels restored without features: the loaded memories are kept
+    head.set_pseudo_labels(pl)
+    restored = PseudoLabels.from_state_dict(pl.state_dict())
+    head.set_pseudo_labels(restored)
+    assert head.memories[0].indices.tolist() == [0, 4]
+    with pytest.warns(UserWarning, match='part_features'):
+        head.set_pseudo_labels(pl.with_fields(part_features=None))
+    assert not head.memories[0].has_parts
+
+
+def test_modalities_are_data_and_labels_required():
+    head = build()
+    batch = [sample(0, 'visible'), sample(2, 'infrared')]
+    with pytest.raises(ValueError, match='no pseudo-labels'):
+        head.loss(torch.randn(2, 6), batch)
+    names = ('rgb', 'thermal')
+    head.set_pseudo_labels(pseudo_labels(names))
+    assert head.memories[1].indices.tolist() == [2, 3]
+    with pytest.raises(ValueError, match="modality 'visible'"):
+        head.loss(torch.randn(2, 6), batch)
+    for s, name in zip(batch, names):
+        s.set_metainfo(dict(modality=name))
+    losses = head.loss(torch.randn(2, 6), batch)
+    assert set(losses) == {'loss_global'}
+    with pytest.raises(ValueError, match='two-modality head'):
+        head.set_pseudo_labels(
+            PseudoLabels(
+                modalities=('a', 'b', 'c'),
+                modality_ids=torch.tensor([0, 1, 2]),
+                labels=torch.zeros(3)))

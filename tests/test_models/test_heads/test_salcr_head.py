@@ -1,10 +1,10 @@
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
+                                 VIReIDDataSample, pair_key)
 from mmvireid.utils import register_all_modules
 
 register_all_modules()
@@ -28,15 +28,42 @@ def build(part=True, instance=True):
             if instance else None))
 
 
-def result():
-    """Visible 0-5, infrared 6-11 (10 an outlier)."""
-    return dict(
-        labels=np.array([0, 0, 1, 1, 2, 2, 0, 0, 1, 1, -1, 1]),
-        cross_labels=np.array([0, 0, 1, 1, 1, 1, 0, 0, 1, 1, -1, 1]),
-        infrared=np.array([False] * 6 + [True] * 6),
+def result(
+        labels=(0, 0, 1, 1, 2, 2, 0, 0, 1, 1, -1, 1),
+        cross=(0, 0, 1, 1, 1, 1, 0, 0, 1, 1, -1, 1),
+        modalities=('visible', 'infrared')):
+    """Pseudo-labels after an association: the first modality 0-5, the
+    second 6-11 (10 an outlier)."""
+    ids = torch.tensor([0] * 6 + [1] * 6)
+    cross = torch.tensor(cross)
+    none = torch.full_like(cross, -1)
+    m0, m1 = modalities
+    return PseudoLabels(
+        modalities=modalities,
+        modality_ids=ids,
+        labels=torch.tensor(labels),
+        cross_labels={
+            pair_key(m0, m1): torch.where(ids == 0, cross, none),
+            pair_key(m1, m0): torch.where(ids == 1, cross, none)
+        },
         features=F.normalize(torch.randn(12, D), dim=1),
-        pids=np.arange(12),
+        pids=torch.arange(12),
         part_features=F.normalize(torch.randn(12, P, C), dim=-1))
+
+
+def clustering(pl):
+    """The same pseudo-labels before the association."""
+    return pl.with_fields(cross_labels={})
+
+
+def hand_over(head, pl):
+    """What the model does: every consumer receives ``pl``, once."""
+    consumers = [
+        m for m in head.modules() if isinstance(m, PseudoLabelConsumer)
+    ]
+    for module in consumers:
+        module.set_pseudo_labels(pl)
+    return consumers
 
 
 def sample(idx, modality, view=0):
@@ -60,7 +87,10 @@ def test_only_dagl_before_association():
     torch.manual_seed(0)
     head = build()
     assert head.uses_feature_maps
-    head.update_clusters(result())
+    consumers = hand_over(head, clustering(result()))
+    assert consumers == [
+        head, head.global_head, head.part_head, head.instance_head
+    ]
     feats, maps = inputs()
     losses = head.loss(feats, batch(), maps)
     assert set(losses) == DAGL_KEYS
@@ -71,8 +101,8 @@ def test_all_terms_after_association():
     torch.manual_seed(1)
     head = build()
     res = result()
-    head.update_clusters(res)
-    head.update_associations(res)
+    hand_over(head, clustering(res))
+    hand_over(head, res)
     feats, maps = inputs()
     losses = head.loss(feats, batch(), maps)
     assert set(losses) == DAGL_KEYS | {
@@ -93,8 +123,7 @@ def test_all_terms_after_association():
 def test_pairs_without_a_shared_label_are_dropped():
     torch.manual_seed(2)
     head = build()
-    res = result()
-    head.update_associations(res)
+    hand_over(head, result())
     feats, maps = inputs()
     # visible 4 (label 2, cross 1) with infrared 6 (label 0, cross 0):
     # no shared label in either space
@@ -110,12 +139,10 @@ def test_pairs_without_a_shared_label_are_dropped():
 def test_zero_clusters_in_one_modality():
     torch.manual_seed(3)
     head = build()
-    res = result()
-    res['labels'][6:] = -1
-    res['cross_labels'][6:] = 0
-    res['cross_labels'][:6] = -1
-    head.update_clusters(res)
-    head.update_associations(res)
+    res = result(
+        labels=(0, 0, 1, 1, 2, 2) + (-1, ) * 6, cross=(-1, ) * 6 + (0, ) * 6)
+    hand_over(head, clustering(res))
+    hand_over(head, res)
     feats, maps = inputs()
     losses = head.loss(feats, batch(infrared=(6, 7)), maps)
     assert all(torch.isfinite(v) for v in losses.values())
@@ -126,8 +153,7 @@ def test_zero_clusters_in_one_modality():
 def test_without_part_head_gpcr_is_global_only():
     torch.manual_seed(4)
     head = build(part=False)
-    res = result()
-    head.update_associations(res)
+    hand_over(head, result())
     feats, _ = inputs()
     losses = head.loss(feats, batch())
     assert set(losses) == DAGL_KEYS | {'loss_gpcr_global'}
@@ -144,6 +170,53 @@ def test_part_features_and_reinit():
     head.reinit_part_modules()
     assert not torch.equal(before, head.part_head.part_prototypes)
     fresh = build(instance=False)
-    head.update_associations(result())
+    hand_over(head, result())
     fresh.load_state_dict(head.state_dict())
     assert fresh.has_associations
+
+
+def test_the_head_does_not_forward_and_needs_two_modalities():
+    torch.manual_seed(6)
+    head = build()
+    with pytest.raises(ValueError, match='no pseudo-labels'):
+        head.loss(inputs()[0], batch())
+    head.set_pseudo_labels(result())
+    assert head.has_associations and head.modalities == ('visible', 'infrared')
+    # the sub-heads are consumers of their own: nothing reached them
+    for sub in (head.global_head, head.part_head, head.instance_head):
+        assert sub.modalities is None
+    assert not len(head.global_head.labels)
+    assert head.part_head.memory(0, 0).num_clusters == 0
+    pl = result()
+    three = PseudoLabels(
+        modalities=('visible', 'infrared', 'augmented'),
+        modality_ids=pl.modality_ids,
+        labels=pl.labels)
+    for consumer in build().modules():
+        if isinstance(consumer, PseudoLabelConsumer):
+            with pytest.raises(ValueError, match='two-modality head'):
+                consumer.set_pseudo_labels(three)
+
+
+def test_modalities_are_data():
+    """Other modality names: the losses are named after them, the numbers
+    are those of the same labels under the usual names."""
+    losses = {}
+    for names in (('visible', 'infrared'), ('rgb', 'thermal')):
+        torch.manual_seed(7)
+        head = build()
+        hand_over(head, result(modalities=names))
+        feats, maps = inputs()
+        rows = batch()
+        rename = dict(visible=names[0], infrared=names[1])
+        for s in rows:
+            s.set_metainfo(dict(modality=rename[s.modality]))
+        losses[names] = head.loss(feats, rows, maps)
+    usual, other = losses.values()
+    assert list(other) == [
+        'loss_rgb', 'loss_cross_rgb', 'loss_thermal', 'loss_cross_thermal',
+        'loss_part_rgb', 'loss_part_thermal', 'loss_gpcr_global',
+        'loss_gpcr_part'
+    ]
+    for (k, v), w in zip(usual.items(), other.values()):
+        assert torch.equal(v, w), k

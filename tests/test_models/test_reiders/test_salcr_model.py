@@ -7,7 +7,8 @@ import torch
 from mmengine.config import Config
 
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
+                                 VIReIDDataSample, pair_key)
 from mmvireid.utils import register_all_modules
 from mmvireid.utils.deep_sort_mobilenetv2 import default_source
 
@@ -60,6 +61,17 @@ def make_batch():
     return torch.cat([vis, ir, ca]), samples, pids
 
 
+def hand_over(model, pl):
+    """``model.set_pseudo_labels`` where the model has it, else what it
+    does: every :class:`PseudoLabelConsumer` sub-module, once each."""
+    if hasattr(model, 'set_pseudo_labels'):
+        model.set_pseudo_labels(pl)
+        return
+    for module in model.modules():
+        if isinstance(module, PseudoLabelConsumer):
+            module.set_pseudo_labels(pl)
+
+
 @needs_weights
 def test_salcr_losses_decrease_on_a_fixed_batch():
     torch.manual_seed(0)
@@ -71,7 +83,7 @@ def test_salcr_losses_decrease_on_a_fixed_batch():
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), training=True)
     n = NUM_IDS * PER_ID
-    # the clustering/association result the hooks would hand over
+    # the clustering/association pseudo-labels the hooks would hand over
     model.eval()
     model.test_cfg['part_features'] = True
     with torch.no_grad():
@@ -79,16 +91,25 @@ def test_salcr_losses_decrease_on_a_fixed_batch():
                             data['data_samples'][:2 * n])
     feats = torch.stack([s.pred_feature for s in out])
     parts = torch.stack([s.pred_part_feature for s in out])
-    labels = np.concatenate([pids, pids])
-    result = dict(
+    labels = torch.from_numpy(np.concatenate([pids, pids]))
+    ids = (torch.arange(2 * n) >= n).long()
+    none = torch.full_like(labels, -1)
+    clustered = PseudoLabels(
+        modalities=('visible', 'infrared'),
+        modality_ids=ids,
         labels=labels,
-        cross_labels=labels,
-        infrared=np.arange(2 * n) >= n,
         pids=labels,
         features=torch.nn.functional.normalize(feats, dim=1),
         part_features=torch.nn.functional.normalize(parts, dim=2))
-    model.update_clusters(result)
-    model.update_associations(result)
+    associated = clustered.with_fields(
+        cross_labels={
+            pair_key('visible', 'infrared'): torch.where(
+                ids == 0, labels, none),
+            pair_key('infrared', 'visible'): torch.where(
+                ids == 1, labels, none)
+        })
+    for pl in (clustered, associated):
+        hand_over(model, pl)
     model.train()
     optim = torch.optim.Adam(model.parameters(), lr=3.5e-4)
     history = []

@@ -1,0 +1,3 @@
+from .vireid_runner import VIReIDRunner
+
+__all__ = ['VIReIDRunner']

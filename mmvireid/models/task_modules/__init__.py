@@ -1,0 +1,1 @@
+from .associators import *  # noqa: F401,F403

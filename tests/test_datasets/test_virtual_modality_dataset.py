@@ -1,0 +1,58 @@
+"""VirtualModalityDataset: a transformed copy of one modality as another."""
+import numpy as np
+import pytest
+
+from mmvireid.datasets import VirtualModalityDataset
+from mmvireid.registry import DATASETS
+from mmvireid.utils import register_all_modules
+
+register_all_modules()
+
+PIPELINE = [dict(type='LoadVIReIDImage'), dict(type='PackVIReIDInputs')]
+
+
+def build(sysu_root, **kwargs):
+    cfg = dict(
+        type='VirtualModalityDataset',
+        dataset=dict(
+            type='SYSUMM01',
+            data_root=sysu_root,
+            split='train',
+            check_counts=False,
+            pipeline=PIPELINE),
+        source='visible',
+        name='augmented',
+        pipeline=PIPELINE + [])
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_virtual_samples_follow_the_real_ones(sysu_root):
+    data = build(sysu_root)
+    real = data.dataset
+    visible = np.flatnonzero(real.get_modalities() == 'visible')
+    assert len(data) == len(real) + len(visible)
+    assert data.metainfo['modalities'] == ('visible', 'infrared', 'augmented')
+    assert data.modalities == data.metainfo['modalities']
+    first = len(real)
+    info = data.get_data_info(first + 2)
+    source = real.get_data_info(int(visible[2]))
+    assert info['img_path'] == source['img_path']
+    assert info['pid'] == source['pid']
+    assert info['modality'] == 'augmented' and info['sample_idx'] == first + 2
+    sample = data[first + 2]['data_samples']
+    assert sample.modality == 'augmented' and sample.sample_idx == first + 2
+    assert data[0]['data_samples'].modality == real[0]['data_samples'].modality
+    assert data.get_modalities().tolist() == [
+        data.get_data_info(i)['modality'] for i in range(len(data))
+    ]
+    assert (data.get_pids()[first:] == real.get_pids()[visible]).all()
+    with pytest.raises(IndexError, match='out of range'):
+        data.get_data_info(len(data))
+
+
+def test_bad_modalities(sysu_root):
+    with pytest.raises(ValueError, match="source 'thermal'"):
+        build(sysu_root, source='thermal')
+    with pytest.raises(ValueError, match="'infrared' is already"):
+        build(sysu_root, name='infrared')
