@@ -1,4 +1,5 @@
 """The one object the label pipeline produces and every consumer receives."""
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -187,7 +188,7 @@ class PseudoLabels:
             modalities=modalities, modality_ids=ids, labels=labels, **kwargs)
 
 
-class PseudoLabelConsumer:
+class PseudoLabelConsumer(metaclass=ABCMeta):
     """Interface of everything that receives pseudo-labels.
 
     The label pipeline hands each new :class:`PseudoLabels` to the model
@@ -198,7 +199,6 @@ class PseudoLabelConsumer:
     the same object, before the epoch's first step.
     """
 
+    @abstractmethod
     def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
         """Take this epoch's pseudo-labels."""
-        raise NotImplementedError(
-            f'{type(self).__name__} must implement set_pseudo_labels')

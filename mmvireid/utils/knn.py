@@ -131,3 +131,41 @@ def faiss_topk(feats: torch.Tensor,
         raise RuntimeError('faiss returned fewer than k neighbours for some '
                            'rows: increase nprobe (or use the flat index)')
     return sims, ranks.astype(np.int64)
+
+
+#: options of :func:`~mmvireid.models.utils.k_reciprocal_jaccard` a config
+#: may set through ``knn_cfg``
+KNN_OPTIONS = ('chunk_size', 'knn_backend', 'faiss_index', 'nlist', 'nprobe',
+               'num_neighbours')
+KNN_BACKENDS = ('torch', 'faiss')
+
+
+def check_knn_cfg(knn_cfg: Optional[dict]) -> dict:
+    """Validate the k-NN options of the Jaccard distance (at build time).
+
+    Raises:
+        ValueError: An unknown option or backend, a non-positive
+            ``chunk_size``.
+        ImportError: ``knn_backend='faiss'`` without faiss installed.
+    """
+    knn_cfg = dict(knn_cfg or {})
+    unknown = sorted(set(knn_cfg) - set(KNN_OPTIONS))
+    if unknown:
+        raise ValueError(f'ClusteringHook: unknown knn_cfg key(s) {unknown};'
+                         f' known: {KNN_OPTIONS}')
+    backend = knn_cfg.get('knn_backend', 'torch')
+    if backend not in KNN_BACKENDS:
+        raise ValueError(f'ClusteringHook: knn_cfg.knn_backend must be one '
+                         f'of {KNN_BACKENDS}, got {backend!r}')
+    if backend == 'faiss':
+        try:
+            import faiss  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "ClusteringHook: knn_cfg.knn_backend='faiss' needs faiss: "
+                'pip install -e ".[faiss-cpu]" (or ".[faiss-gpu]")') from err
+    chunk = knn_cfg.get('chunk_size', 1)
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError('ClusteringHook: knn_cfg.chunk_size must be a '
+                         f'positive int, got {chunk!r}')
+    return knn_cfg

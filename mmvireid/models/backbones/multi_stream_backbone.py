@@ -8,10 +8,11 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
+from mmvireid.structures import MODALITIES
 
-# The VI-ReID default: one stem per camera modality. Only a default config
-# value; no code path depends on these names.
-DEFAULT_STEMS = dict(visible='visible', infrared='infrared')
+# The VI-ReID default: one stem per real (camera) modality, named after it.
+# Only a default config value; no code path depends on these names.
+DEFAULT_STEMS = {modality: modality for modality in MODALITIES}
 
 
 @MODELS.register_module(name=['MultiStreamBackbone', 'TwoStreamBackbone'])

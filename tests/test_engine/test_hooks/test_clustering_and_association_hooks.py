@@ -218,6 +218,7 @@ def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
     """knn_cfg of the config is what the k-NN search receives."""
     from mmvireid.engine.hooks import clustering_hook
     from mmvireid.models.utils import dbscan_clustering
+    from mmvireid.utils.knn import check_knn_cfg
     seen = []
     jaccard = dbscan_clustering.k_reciprocal_jaccard
 
@@ -230,7 +231,7 @@ def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
     hook = next(
         h for h in runner.hooks
         if isinstance(h, clustering_hook.ClusteringHook))
-    hook.knn_cfg = clustering_hook.check_knn_cfg(dict(chunk_size=7))
+    hook.knn_cfg = check_knn_cfg(dict(chunk_size=7))
     runner.train()
     assert len(seen) == 2 and all(kw['chunk_size'] == 7 for kw in seen)
 
