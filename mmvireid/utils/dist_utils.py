@@ -12,7 +12,7 @@ mmvireid's buffer policy (the same on CPUs and GPUs):
   local update, lose ``(N - 1) / N`` of the updates.
 - **Other buffers** (BatchNorm running statistics): rank 0's are
   authoritative. DDP broadcasts them from rank 0 before every training
-  forward (``broadcast_buffers=True``), and :func:`broadcast_buffers` does
+  forward (DDP's default buffer sync), and :func:`broadcast_buffers` does
   it again at the end of every training epoch, so feature extraction,
   validation and the saved checkpoint all use the same statistics on every
   rank. (Batch statistics over the global batch need SyncBN:

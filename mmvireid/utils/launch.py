@@ -146,6 +146,9 @@ def finish_launch() -> None:
     torch_dist.barrier()
     torch_dist.destroy_process_group()
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`) or stream
+            pass
     os._exit(0)

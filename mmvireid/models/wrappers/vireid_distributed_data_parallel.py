@@ -16,8 +16,8 @@ class VIReIDDistributedDataParallel(MMDistributedDataParallel):
     rank_synchronised_buffers`) are excluded from DDP: never broadcast,
     so no memory update of another rank is overwritten, and no bank is
     copied at every step. The other buffers (BatchNorm statistics) are
-    broadcast from rank 0 before every training forward
-    (``broadcast_buffers=True``, the default here on CPUs and GPUs alike).
+    broadcast from rank 0 before every training forward (DDP's default,
+    kept on CPUs and GPUs alike: the launch tools no longer turn it off).
     See :mod:`mmvireid.utils.dist_utils` for the whole policy.
 
     Args:
@@ -28,7 +28,6 @@ class VIReIDDistributedDataParallel(MMDistributedDataParallel):
     """
 
     def __init__(self, module: nn.Module, **kwargs) -> None:
-        kwargs.setdefault('broadcast_buffers', True)
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
             module, rank_synchronised_buffers(module))
         super().__init__(module=module, **kwargs)
