@@ -1,5 +1,6 @@
 """Launch-time set-up shared by ``tools/train.py`` and ``tools/test.py``."""
 import argparse
+import contextlib
 import logging
 import os
 import os.path as osp
@@ -147,8 +148,7 @@ def finish_launch() -> None:
     torch_dist.destroy_process_group()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        # a closed pipe (`| head`) or stream has nothing left to flush
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`| head`) or stream
-            pass
     os._exit(0)

@@ -11,6 +11,7 @@ from mmvireid.structures import VIReIDDataSample
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels)
 from ..utils.batch_pairing import check_two_modalities, modality_positions
+from ..utils.label_buffers import label_buffers
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
@@ -121,16 +122,11 @@ class DualMemoryContrastHead(ResizableBuffersMixin, BaseModule,
         """
         pl = pseudo_labels
         self.modalities = self._checked(pl.modalities)
-        # a copy: the pipeline may go on editing its labels in place
-        self.labels = pl.labels.to(self.labels.device, copy=True)
+        self.labels, self.cross_labels = label_buffers(pl, self.labels.device)
         if pl.features is not None:
             for m, memory in enumerate(self.memories):
                 mask = pl.modality_ids == m
                 memory.reset(pl.features[mask], pl.labels[mask])
-        if pl.cross_labels:
-            self.cross_labels = pl.merged_cross_labels().to(self.labels.device)
-        else:
-            self.cross_labels = torch.full_like(self.labels, -1)
 
     def _checked(self, modalities: Optional[Sequence[str]]) -> tuple:
         """The ``num_modalities`` modalities, validated."""

@@ -10,6 +10,7 @@ from mmvireid.structures import VIReIDDataSample
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels)
 from ..utils.batch_pairing import check_two_modalities, pair_rows
+from ..utils.label_buffers import label_buffers
 from ..utils.resizable_buffers import ResizableBuffersMixin
 from ..utils.stripe_attention import (sigmoid_part_queries, stripe_attention,
                                       stripe_masks)
@@ -332,11 +333,9 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         pl = pseudo_labels
         self.modalities = check_two_modalities(pl.modalities,
                                                type(self).__name__)
-        # a copy: the pipeline may go on editing its labels in place
-        labels = pl.labels.to(self.labels.device, copy=True)
         if not pl.cross_labels:
-            self.labels = labels
-            self.cross_labels = torch.full_like(self.labels, -1)
+            self.labels, self.cross_labels = label_buffers(
+                pl, self.labels.device)
             empty = self.part_prototypes.new_zeros(0, self.num_parts,
                                                    self.in_channels)
             for memory in self.memories.values():
@@ -347,13 +346,13 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
                 'FGSALHead needs the part features of the training set '
                 '(PseudoLabels.part_features) with its associations: set '
                 'extract_part_features=True in the ClusteringHook')
-        self.labels = labels
-        self.cross_labels = pl.merged_cross_labels().to(labels.device)
+        self.labels, self.cross_labels = label_buffers(pl, self.labels.device)
         if pl.part_features is None:
             return
         part_feats = torch.as_tensor(pl.part_features)
         for space in POSITIONS:
             mask = (pl.modality_ids == space).to(part_feats.device)
             for query in POSITIONS:
-                self.memory(query, space).reset(part_feats[mask].float(),
-                                                labels.to(mask.device)[mask])
+                self.memory(query,
+                            space).reset(part_feats[mask].float(),
+                                         self.labels.to(mask.device)[mask])

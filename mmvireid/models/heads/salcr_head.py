@@ -9,6 +9,7 @@ from mmvireid.structures import VIReIDDataSample
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels)
 from ..utils.batch_pairing import check_two_modalities, pair_rows
+from ..utils.label_buffers import label_buffers
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
 
@@ -172,12 +173,7 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         pl = pseudo_labels
         self.modalities = check_two_modalities(pl.modalities,
                                                type(self).__name__)
-        # a copy: the pipeline may go on editing its labels in place
-        self.labels = pl.labels.to(self.labels.device, copy=True)
-        if pl.cross_labels:
-            self.cross_labels = pl.merged_cross_labels().to(self.labels.device)
-        else:
-            self.cross_labels = torch.full_like(self.labels, -1)
+        self.labels, self.cross_labels = label_buffers(pl, self.labels.device)
 
     def reinit_part_modules(self) -> None:
         """Fresh FGSAL parameters (part prototypes, part BN): the stage
