@@ -3,7 +3,7 @@
 # 288x144, 80 epochs (0-39 DCL baseline, 40-79 SALCR), Adam 3.5e-4 (x0.1 at
 # 20 and 60), 300 iterations per epoch of 12 clusters x 12 images per
 # modality (+ 144 channel-augmented views), and the label pipeline as
-# custom hooks keyed by name: stage switch, clustering, association (with
+# custom hooks keyed by name: stages, clustering, association (with
 # CMFP(tr)) and per-epoch seeding. Values are SYSU-MM01's.
 #
 # A dataset config (sysu.py, regdb.py, synthvi.py) adds a dataset base and
@@ -22,7 +22,7 @@ feat_dim = 2048
 # Views as the reference: Resize, Pad+RandomCrop, HFlip; ColorJitter
 # (0.5, 0.5, 0.5, 0.5) on the CA and infrared views (mmvireid's ColorJitter:
 # mmpretrain's with a hue shift that works under numpy 2); LTG on the plain
-# visible view in stage 1 only (StageSwitchHook swaps the pipeline).
+# visible view in stage 1 only (the StageHook swaps the pipeline).
 crop = [
     dict(type='mmcv.Resize', scale=input_size, keep_ratio=False),
     dict(
@@ -85,17 +85,32 @@ model = dict(
             type='DualMemoryContrastHead', feat_dim=feat_dim,
             cross_modal=True),
         # FGSAL: 3 part prototypes, attention over paired stripes
-        part_head=dict(type='FGSALHead', in_channels=feat_dim, num_parts=3),
+        # (fresh part parameters at the cross-modality stage)
+        part_head=dict(
+            type='FGSALHead',
+            in_channels=feat_dim,
+            num_parts=3,
+            reset_stages=('cross', )),
         # GPCR: instance memories, lambda = 0.5
-        instance_head=dict(type='GPCRHead', k=30, loss_weight=0.5)))
+        instance_head=dict(
+            type='GPCRHead',
+            k=30,
+            loss=dict(type='MultiPositiveContrastLoss', loss_weight=0.5))))
 # part parameters get no gradient in stage 1 (DDP must not wait for them)
 model_wrapper_cfg = dict(find_unused_parameters=True)
 
 custom_hooks = dict(
-    stage_switch=dict(
-        type='StageSwitchHook',
-        switch_epoch=switch_epoch,
-        train_pipeline=stage2_pipeline),
+    # intra-modality stage (DCL baseline), then the cross-modality stage:
+    # paired batches, fresh part modules and optimiser, stage-2 views
+    stage=dict(
+        type='StageHook',
+        stages=dict(
+            intra=dict(epoch=0, sampler_mode='intra'),
+            cross=dict(
+                epoch=switch_epoch,
+                sampler_mode='paired',
+                reset_optimizer=True,
+                pipeline=stage2_pipeline))),
     clustering=dict(
         type='ClusteringHook',
         extract_dataloader=dict(
@@ -107,13 +122,12 @@ custom_hooks = dict(
         eps=0.6,
         min_samples=4,
         k1=30,
-        k2=6,
-        extract_part_features=True),
+        k2=6),
     # the reference's Sinkhorn stopping rule: the published association;
     # cmfp_k: CMFP(tr), set by the dataset configs with their evaluator's
     association=dict(
         type='AssociationHook',
-        start_epoch=switch_epoch,
+        stages=('cross', ),
         cmfp_k=30,
         reference_stop=True),
     epoch_seed=dict(type='EpochSeedHook'),

@@ -102,7 +102,7 @@ test_evaluator = val_evaluator
 # than SYSU's 30 / 0.6 (shared/docs/synthvi.md, lesson 5).
 custom_hooks = dict(
     # one pipeline for both stages (no LTG to switch off)
-    stage_switch=dict(switch_epoch=switch_epoch, train_pipeline=None),
+    stage=dict(stages=dict(cross=dict(epoch=switch_epoch, pipeline=None))),
     clustering=dict(
         extract_dataloader=dict(
             num_workers=0, dataset=dict(train_set, pipeline=test_pipeline)),
@@ -112,8 +112,7 @@ custom_hooks = dict(
         show_progress=False),
     # entropic OT solved to convergence by POT (the hook's default), not
     # the reference's stopping rule
-    association=dict(
-        start_epoch=switch_epoch, cmfp_k=cmfp_k, reference_stop=False))
+    association=dict(cmfp_k=cmfp_k, reference_stop=False))
 # 12 short epochs: no learning-rate decay (SALCR decays at 25% and 75% of
 # its 80 epochs; here a decay only stops learning early)
 param_scheduler = None

@@ -9,6 +9,4 @@ model = dict(
         part_head=None,
         instance_head=None))
 custom_hooks = dict(
-    stage_switch=dict(sampler_mode=None),
-    clustering=dict(extract_part_features=False),
-    association=None)
+    stage=dict(stages=dict(cross=dict(sampler_mode=None))), association=None)

@@ -1,11 +1,12 @@
 """Base class of the visible-infrared ReID datasets."""
 from abc import abstractmethod
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 from mmengine.dataset import BaseDataset
 
 from mmvireid.structures import MODALITIES
+from .samplers.drawn_index import drawn_ids
 
 SPLITS = ('train', 'test', 'query', 'gallery')
 
@@ -27,6 +28,12 @@ class BaseVIReIDDataset(BaseDataset):
 
     Subclasses implement :meth:`load_split`, returning the data infos and the
     evaluation index lists.
+
+    An index drawn by a batch sampler
+    (:class:`~mmvireid.datasets.samplers.DrawnIndex`) puts its
+    ``group_id`` and ``pair_id`` into the sample's results (for
+    :class:`~mmvireid.datasets.transforms.PackVIReIDInputs`); a plain int
+    gives none.
 
     Args:
         data_root (str): Dataset root folder.
@@ -88,6 +95,20 @@ class BaseVIReIDDataset(BaseDataset):
                 query_indices=list(split['query_indices']),
                 gallery_trials=[list(t) for t in split['gallery_trials']])
         return data_list
+
+    def prepare_data(self, idx: int) -> Any:
+        """The pipeline's output for sample ``idx``, with the batch ids of
+        a drawn index (``sample_idx`` stays a plain int).
+
+        Args:
+            idx (int | DrawnIndex): Index of the sample.
+
+        Returns:
+            Any: What the pipeline returns (None for a dropped sample).
+        """
+        data_info = self.get_data_info(int(idx))
+        data_info.update(drawn_ids(idx))
+        return self.pipeline(data_info)
 
     @staticmethod
     def make_infos(paths: Sequence[str], pids: Sequence[int],

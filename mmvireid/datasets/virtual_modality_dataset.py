@@ -7,6 +7,7 @@ from mmengine.dataset import Compose
 from torch.utils.data import Dataset
 
 from mmvireid.registry import DATASETS
+from .samplers.drawn_index import drawn_ids, same_slot
 
 
 @DATASETS.register_module()
@@ -23,7 +24,9 @@ class VirtualModalityDataset(Dataset):
     metainfo declares ``modalities`` + ``(name,)``, so the clustering hook,
     the memories and the sampler treat the virtual modality as any other
     (its own clusters, memory and P×K blocks); the backbone's stem table
-    says which stem it goes through.
+    says which stem it goes through. An index drawn by a batch sampler
+    (:class:`~mmvireid.datasets.samplers.DrawnIndex`) keeps its
+    ``group_id`` / ``pair_id`` on both kinds of samples.
 
     Args:
         dataset (dict | Dataset): The training set (a
@@ -88,10 +91,12 @@ class VirtualModalityDataset(Dataset):
         return info
 
     def __getitem__(self, idx: int) -> dict:
-        idx = self._check(idx)
-        if idx < len(self.dataset):
-            return self.dataset[idx]
-        return self.pipeline(self.get_data_info(idx))
+        pos = self._check(idx)
+        if pos < len(self.dataset):
+            return self.dataset[same_slot(idx, pos)]
+        info = self.get_data_info(pos)
+        info.update(drawn_ids(idx))
+        return self.pipeline(info)
 
     def get_pids(self) -> np.ndarray:
         """True identity of every sample (diagnostics and evaluation)."""

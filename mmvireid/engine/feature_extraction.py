@@ -1,5 +1,5 @@
 """Feature extraction over a whole dataset, sharded across ranks."""
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -7,25 +7,32 @@ import torch.nn.functional as F
 from mmengine.dist import (broadcast, broadcast_object_list, collect_results,
                            get_dist_info)
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
 
 @torch.no_grad()
-def extract_features(model: torch.nn.Module,
-                     dataloader,
-                     show_progress: bool = True,
-                     amp: bool = False) -> Dict[str, torch.Tensor]:
+def extract_features(
+    model: torch.nn.Module,
+    dataloader,
+    show_progress: bool = True,
+    amp: bool = False,
+    features: Sequence[str] = ('global', )
+) -> Dict[str, torch.Tensor]:
     """Eval-mode features of every sample of ``dataloader.dataset``.
 
-    Each rank runs ``model.test_step`` on its shard (the dataloader should
-    use a non-shuffling ``DefaultSampler``); the results are gathered,
-    ordered by ``sample_idx`` and broadcast, so every rank returns the same
-    tensors. The model's training mode is restored afterwards.
+    Each rank runs the model on its shard (the dataloader should use a
+    non-shuffling ``DefaultSampler``); the results are gathered, ordered by
+    ``sample_idx`` and broadcast, so every rank returns the same tensors.
+    The model's training mode is restored afterwards.
 
     Args:
-        model (nn.Module): A model (or wrapper) whose ``test_step`` writes
-            ``pred_feature`` into the data samples.
+        model (nn.Module): A model (or wrapper). With ``features`` beyond
+            ``('global',)`` its ``extract_step(data, features)`` writes
+            ``pred_feature`` and ``pred_<name>_feature`` into the data
+            samples (:meth:`~mmvireid.models.ReIDer.extract_step`);
+            otherwise ``test_step`` writes ``pred_feature``.
         dataloader (DataLoader): Over the dataset to extract.
         show_progress (bool): Progress bar on rank 0.
         amp (bool): Run the model under mixed precision (mmengine's
@@ -37,9 +44,25 @@ def extract_features(model: torch.nn.Module,
         ids (diagnostics only); ``modality_ids`` (N,) int64, positions in
         ``modalities`` (the dataset's declared modalities, metainfo
         ``modalities``, a tuple of names); ``camids`` (N,); and
-        ``part_features`` (N, P, C), each part L2-normalised, when the
-        model writes ``pred_part_feature``.
+        ``part_features`` (N, P, C), each part L2-normalised, with
+        ``'parts'`` in ``features``.
+
+    Raises:
+        ValueError: ``features`` lacks ``'global'`` or names a feature
+            other than ``'global'`` / ``'parts'``.
     """
+    features = tuple(features)
+    if 'global' not in features or set(features) - {'global', 'parts'}:
+        raise ValueError("extract_features: features must include 'global'"
+                         f" and may add 'parts', got {features}")
+    if features == ('global', ):
+        step = model.test_step
+    else:
+        module = model.module if is_model_wrapper(model) else model
+
+        def step(data):
+            return module.extract_step(data, features)
+
     rank, world_size = get_dist_info()
     size = len(dataloader.dataset)
     modalities = tuple(dataloader.dataset.metainfo['modalities'])
@@ -49,7 +72,7 @@ def extract_features(model: torch.nn.Module,
     bar = ProgressBar(size) if show_progress and rank == 0 else None
     for data in dataloader:
         with autocast(enabled=amp):
-            samples = model.test_step(data)
+            samples = step(data)
         results.extend(_to_host(samples, modalities))
         if bar is not None:
             bar.update(len(data['inputs']) * world_size)
@@ -109,8 +132,8 @@ def _to_host(samples: list, modalities: tuple) -> list:
                 f'{modalities})')
     feats = torch.stack([s.pred_feature for s in samples]).float().cpu()
     parts = None
-    if samples[0].get('pred_part_feature') is not None:
-        parts = torch.stack([s.pred_part_feature
+    if samples[0].get('pred_parts_feature') is not None:
+        parts = torch.stack([s.pred_parts_feature
                              for s in samples]).float().cpu()
     return [(int(s.sample_idx), feats[i].clone(), int(s.pid),
              modalities.index(s.modality), int(s.camid),

@@ -141,6 +141,20 @@ class PseudoLabels:
             merged = torch.where(value >= 0, value, merged)
         return merged
 
+    def label_table(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(labels, cross_labels)`` of every sample, ``(N,)`` each.
+
+        ``labels`` is a copy (the pipeline may go on editing its own in
+        place); ``cross_labels`` is :meth:`merged_cross_labels` after an
+        association, ``-1`` everywhere before one. What the model writes
+        into each training data sample (``pseudo_label``,
+        ``cross_label``).
+        """
+        labels = self.labels.clone()
+        if not self.cross_labels:
+            return labels, torch.full_like(labels, -1)
+        return labels, self.merged_cross_labels()
+
     def with_fields(self, **changes) -> 'PseudoLabels':
         """A copy with some fields replaced (validated again)."""
         return replace(self, **changes)

@@ -7,9 +7,11 @@ usual list form has to restate the whole list. mmvireid's configs give
 
     # base
     custom_hooks = dict(
-        stage_switch=dict(type='StageSwitchHook', switch_epoch=2),
+        stage=dict(type='StageHook', stages=dict(
+            intra=dict(epoch=0), cross=dict(epoch=2))),
         clustering=dict(type='ClusteringHook', extract_dataloader=...),
-        association=dict(type='AssociationHook', start_epoch=2, cmfp_k=10),
+        association=dict(type='AssociationHook', stages=('cross', ),
+                         cmfp_k=10),
         epoch_seed=dict(type='EpochSeedHook'))
     # derived: one argument changed, one hook removed
     custom_hooks = dict(clustering=dict(eps=0.5), association=None)

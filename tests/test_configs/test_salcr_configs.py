@@ -42,7 +42,7 @@ def test_config_parses_and_its_model_builds(path):
     model = MODELS.build(cfg.model)
     head = model.head
     hooks = [h['type'] for h in cfg.custom_hooks]
-    assert 'ClusteringHook' in hooks and 'StageSwitchHook' in hooks
+    assert 'ClusteringHook' in hooks and 'StageHook' in hooks
     name = osp.basename(path)
     if name == 'synthvi_baseline.py':
         assert 'AssociationHook' not in hooks
@@ -102,16 +102,15 @@ def test_sysu_config_trains_one_iteration(sysu_root, tmp_path):
     assert isinstance(runner, VIReIDRunner)
     runner.train()
     assert runner.iter == 1
-    assert len(runner.model.head.labels) == 72  # every train image labelled
+    assert len(runner.model._labels) == 72  # every train image labelled
     log = open(runner.logger.log_file).read()
     assert 'epoch 1 clustering: visible:' in log
     assert osp.isfile(str(tmp_path / 'work' / 'epoch_1.pth'))
     # stage 1 trains with LTG on visible images, stage 2 without
     dataset = runner.train_dataloader.dataset
     assert 'LinearTransformationGenerator' in repr(dataset.pipeline)
-    switch = next(
-        h for h in runner.hooks if type(h).__name__ == 'StageSwitchHook')
-    switch._switch_pipeline(runner)
+    stages = next(h for h in runner.hooks if type(h).__name__ == 'StageHook')
+    stages._switch_pipeline(runner, stages.stages[1]['pipeline'])
     assert 'LinearTransformationGenerator' not in repr(dataset.pipeline)
     assert 'ChannelExchange' in repr(dataset.pipeline)
 
@@ -158,7 +157,7 @@ def test_the_family_shares_one_method_base():
         assert "type='ClusteringHook'" not in code, name
         assert '{{_base_' not in code, name
     base = ''.join(_code(osp.join(SALCR, '_base_salcr.py')))
-    for hook in ('StageSwitchHook', 'ClusteringHook', 'AssociationHook',
+    for hook in ('StageHook', 'ClusteringHook', 'AssociationHook',
                  'EpochSeedHook'):
         assert base.count(f"type='{hook}'") == 1, hook
 
@@ -196,20 +195,21 @@ def test_hooks_of_the_rows():
 
     full = hooks('synthvi.py')
     assert list(full) == [
-        'StageSwitchHook', 'ClusteringHook', 'AssociationHook', 'EpochSeedHook'
+        'StageHook', 'ClusteringHook', 'AssociationHook', 'EpochSeedHook'
     ]
     assert full['AssociationHook']['cmfp_k'] == 10
-    assert full['StageSwitchHook']['train_pipeline'] is None  # no LTG
+    cross = full['StageHook']['stages']['cross']
+    assert cross['pipeline'] is None  # no LTG
+    assert cross['epoch'] == 2 and cross['sampler_mode'] == 'paired'
     baseline = hooks('synthvi_baseline.py')
     assert 'AssociationHook' not in baseline
-    assert baseline['StageSwitchHook']['sampler_mode'] is None
-    assert not baseline['ClusteringHook']['extract_part_features']
+    assert baseline['StageHook']['stages']['cross']['sampler_mode'] is None
     ceiling = hooks('synthvi_ceiling.py')
     assert ceiling['ClusteringHook']['label_source'] == 'ground_truth'
     assert ceiling['AssociationHook']['ground_truth']
     for name in ROWS[1:]:
         row = hooks(name)
-        assert row['AssociationHook']['start_epoch'] == 2, name
+        assert row['AssociationHook']['stages'] == ('cross', ), name
         for key in ('eps', 'k1', 'extract_dataloader'):
             assert row['ClusteringHook'][key] == \
                 full['ClusteringHook'][key], (name, key)

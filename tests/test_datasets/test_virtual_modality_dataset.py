@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmvireid.datasets import VirtualModalityDataset
+from mmvireid.datasets import DrawnIndex, VirtualModalityDataset
 from mmvireid.registry import DATASETS
 from mmvireid.utils import register_all_modules
 
@@ -56,3 +56,16 @@ def test_bad_modalities(sysu_root):
         build(sysu_root, source='thermal')
     with pytest.raises(ValueError, match="'infrared' is already"):
         build(sysu_root, name='infrared')
+
+
+def test_drawn_indices_keep_their_ids(sysu_root):
+    data = build(sysu_root)
+    first = len(data.dataset)
+    # a real sample, a virtual one and a negative (virtual) index
+    for index in (3, first + 2, -1):
+        sample = data[DrawnIndex(index, group_id=4, pair_id=7)]['data_samples']
+        plain = data[index]['data_samples']
+        assert (sample.group_id, sample.pair_id) == (4, 7)
+        assert sample.sample_idx == plain.sample_idx
+        assert sample.modality == plain.modality
+        assert 'group_id' not in plain and 'pair_id' not in plain

@@ -48,8 +48,8 @@ def test_smoke_training_runs_the_whole_loop(tmp_path):
                           log)) == 3
     assert len(re.findall(r'epoch \d association: infrared->visible',
                           log)) == 2
-    assert 'epoch 2: stage switch (part modules re-initialised, optimiser ' \
-        "state cleared, sampler mode 'paired')" in log
+    assert "epoch 2: stage 'cross' (re-initialised: head.part_head, " \
+        "optimiser state cleared, sampler mode 'paired')" in log
     stage1 = re.findall(r'Epoch\(train\) \[1\]\[\d/4\].*', log)
     stage2 = re.findall(r'Epoch\(train\) \[3\]\[\d/4\].*', log)
     assert stage1 and not any('loss_part' in line for line in stage1)
@@ -215,7 +215,7 @@ def test_resume_after_interruption_continues_exactly(tmp_path):
         log = resumed.stdout + resumed.stderr
         assert resumed.returncode == 0, log[-3000:]
         assert f'resumed epoch: {epoch}' in log
-        assert ('stage switch' in log) == (epoch == 1)
+        assert ("stage 'cross' (" in log) == (epoch == 1)
     want = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_3.pth'))
     got = load_checkpoint_file(str(part / 'epoch_3.pth'))
     assert any('part_head' in key for key in want['state_dict'])

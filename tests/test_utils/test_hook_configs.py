@@ -20,10 +20,11 @@ BASE = """
 default_scope = 'mmvireid'
 runner_type = 'mmvireid.VIReIDRunner'
 custom_hooks = dict(
-    stage_switch=dict(type='StageSwitchHook', switch_epoch=2),
+    stage_switch=dict(type='StageHook', stages=dict(
+        intra=dict(epoch=0), cross=dict(epoch=2))),
     clustering=dict(type='ClusteringHook', extract_dataloader=dict(),
                     eps=0.5, k1=20),
-    association=dict(type='AssociationHook', start_epoch=2, cmfp_k=10),
+    association=dict(type='AssociationHook', stages=('cross', ), cmfp_k=10),
     epoch_seed=dict(type='EpochSeedHook'))
 """
 
@@ -70,9 +71,8 @@ def test_derived_configs_merge_by_name(tmp_path):
         'custom_hooks = dict(association=None, '
         'clustering=dict(eps=0.6), extra=dict(type="MyHook"))\n')
     cfg = hooks_as_list(Config.fromfile(row))
-    assert [h['type'] for h in cfg.custom_hooks] == [
-        'StageSwitchHook', 'ClusteringHook', 'EpochSeedHook', 'MyHook'
-    ]
+    assert [h['type'] for h in cfg.custom_hooks
+            ] == ['StageHook', 'ClusteringHook', 'EpochSeedHook', 'MyHook']
     clustering = cfg.custom_hooks[1]
     assert clustering.eps == 0.6 and clustering.k1 == 20
     # arguments of a hook the base removed: mmengine's merge names the key
@@ -113,7 +113,7 @@ def test_load_config_applies_cfg_options_first(tmp_path):
         })
     assert isinstance(cfg.custom_hooks, list)
     assert [h['type'] for h in cfg.custom_hooks
-            ] == ['StageSwitchHook', 'ClusteringHook', 'EpochSeedHook']
+            ] == ['StageHook', 'ClusteringHook', 'EpochSeedHook']
     assert cfg.custom_hooks[1].eps == 0.3
     # the list index of mmengine's form names a hook that does not exist
     with pytest.raises(ValueError, match='not by position'):
@@ -166,12 +166,12 @@ def test_runners_build_from_the_config_s_runner_type(tmp_path):
         'model_wrapper_cfg = None\n'
         'custom_hooks = dict(\n'
         "    seed=dict(type='EpochSeedHook'),\n"
-        "    switch=dict(type='StageSwitchHook', switch_epoch=1))\n"
+        "    switch=dict(type='StageHook', stages=dict(a=dict(epoch=0))))\n"
         f"work_dir = {str(tmp_path / 'work')!r}\n")
     runner = RUNNERS.build(Config.fromfile(path))
     assert type(runner) is VIReIDRunner
     names = [type(hook).__name__ for hook in runner.hooks]
-    assert names.index('StageSwitchHook') < names.index('EpochSeedHook')
+    assert names.index('StageHook') < names.index('EpochSeedHook')
     dumped = Config.fromfile(osp.join(runner.work_dir, 'cfg.py'))
-    assert [h['type'] for h in dumped.custom_hooks
-            ] == ['EpochSeedHook', 'StageSwitchHook']
+    assert [h['type']
+            for h in dumped.custom_hooks] == ['EpochSeedHook', 'StageHook']

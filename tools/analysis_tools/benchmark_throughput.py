@@ -187,16 +187,19 @@ def synchronize(device: str) -> None:
 
 def time_extraction(model: torch.nn.Module, loader: DataLoader, amp: bool,
                     device: str) -> Dict[str, float]:
-    """Seconds and images/s of one extraction over ``loader``'s dataset."""
+    """Seconds and images/s of one extraction over ``loader``'s dataset
+    (of the features the label pipeline extracts, ``model.label_features``)."""
     # warm-up on the first batch (cuDNN autotuning, allocator)
     model.eval()
+    features = model.label_features
     with torch.no_grad():
         first = next(iter(loader))
         with autocast(enabled=amp):
-            model.test_step(first)
+            model.extract_step(first, features)
     synchronize(device)
     start = time.perf_counter()
-    out = extract_features(model, loader, show_progress=False, amp=amp)
+    out = extract_features(
+        model, loader, show_progress=False, amp=amp, features=features)
     synchronize(device)
     seconds = time.perf_counter() - start
     num = len(out['features'])
@@ -277,7 +280,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_workers=args.num_workers,
         collate_fn=pseudo_collate,
         pin_memory=args.device.startswith('cuda'))
-    with_parts = bool(hook.get('extract_part_features', False))
     iters_per_epoch = cfg.train_dataloader.sampler.iters_per_epoch
     results = dict(
         config=args.config,
@@ -291,7 +293,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     for precision in args.precisions:
         torch.manual_seed(0)
         model = build_model(cfg, args.device)
-        model.test_cfg['part_features'] = with_parts
+        with_parts = 'parts' in model.label_features
         install_memories(model, dataset, with_parts, args.device)
         amp = precision == 'amp'
         if args.device.startswith('cuda'):

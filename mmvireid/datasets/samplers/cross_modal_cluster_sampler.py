@@ -8,6 +8,7 @@ from torch.utils.data import Sampler
 from mmvireid.registry import DATA_SAMPLERS
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels, pair_key)
+from .drawn_index import DrawnIndex
 
 MODES = ('intra', 'paired')
 
@@ -37,17 +38,35 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
     as many anchored in ``B`` clusters. For each, ``num_instances`` ``A``
     and ``num_instances`` ``B`` images share the pseudo-identity through
     ``pl.cross_labels[pair_key(B, A)]`` / ``[pair_key(A, B)]``. The batch is
-    the ``A`` half then the ``B`` half, and **pairing is by position**:
-    position ``j`` of the ``A`` half and position ``j`` of the ``B`` half
-    belong to the same pseudo-identity (FGSAL pairs images by position).
+    the ``A`` half then the ``B`` half; position ``j`` of the ``A`` half
+    and position ``j`` of the ``B`` half form a pair of the same
+    pseudo-identity (FGSAL's image pairs), and both carry ``pair_id=j``.
     Clusters without a counterpart in the other modality are not drawn.
     A :meth:`set_pseudo_labels` without cross labels (the call right after
     clustering, before association) is stored; :meth:`__iter__` raises if
     no association has arrived by the time the epoch starts.
 
-    Images of a cluster smaller than ``num_instances`` are drawn with
-    replacement. Every rank draws different clusters (its seed includes the
-    rank and the epoch).
+    Every yielded index is a :class:`DrawnIndex`: the dataset index (an
+    ``int``, the same values in the same order as plain indices) with the
+    ids of its slot in the batch, which the dataset and
+    :class:`~mmvireid.datasets.transforms.PackVIReIDInputs` write into the
+    data sample's metainfo (every view of it), so heads pair rows by id
+    (:func:`~mmvireid.models.utils.pair_rows`), not by position:
+
+    - ``group_id``: the pseudo-identity slot. ``'intra'``: the P x K block,
+      ``0 .. len(modalities) * num_clusters - 1`` in batch order (blocks of
+      different modalities have different ids). ``'paired'``: the
+      pseudo-identity, ``0 .. num_clusters - 1``, shared by its ``A`` block
+      and its ``B`` block.
+    - ``pair_id``: ``'paired'``: position ``j`` in its half,
+      ``0 .. num_clusters * num_instances - 1``, shared by the ``A`` image
+      and the ``B`` image of a pair; ``'intra'``: ``-1`` (no pairs).
+
+    The ids are batch-local (each batch numbers its slots from 0), one per
+    slot: no two slots of a batch share one. Images of a cluster smaller
+    than ``num_instances`` are drawn with replacement; a sample drawn twice
+    is two slots with their own ids. Every rank draws different clusters
+    (its seed includes the rank and the epoch).
 
     The batch size follows from the sampler (see :attr:`batch_size`):
     ``len(modalities) * num_clusters * num_instances`` in ``'intra'`` mode,
@@ -57,7 +76,7 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
     :meth:`check_batch_size` compares it with the DataLoader's.
 
     Args:
-        dataset: The training dataset (its length, and its
+        dataset (Dataset): The training dataset (its length, and its
             ``metainfo['modalities']`` when it has one).
         num_clusters (int): Clusters per modality per batch (``P``).
         num_instances (int): Images per cluster (``K``).
@@ -261,7 +280,7 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
     def __len__(self) -> int:
         return self.iters_per_epoch * self.batch_size
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[DrawnIndex]:
         if self._groups is None:
             raise RuntimeError(
                 'CrossModalClusterSampler has no pseudo-labels: the label '
@@ -285,10 +304,24 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
             def draw(rng):
                 return self._paired_batch(rng, pairs)
 
+        slots = list(zip(*self._slot_ids()))
         rng = np.random.default_rng(
             [self.seed, self.epoch, self.rank, self.world_size])
         for _ in range(self.iters_per_epoch):
-            yield from draw(rng).tolist()
+            for index, (group_id, pair_id) in zip(draw(rng).tolist(), slots):
+                yield DrawnIndex(index, group_id, pair_id)
+
+    def _slot_ids(self) -> Tuple[list, list]:
+        """``group_id`` and ``pair_id`` of each position of a batch (the
+        same for every batch of a mode; see the class docstring)."""
+        p, k = self.num_clusters, self.num_instances
+        if self.mode == 'paired':
+            group_ids = np.tile(np.repeat(np.arange(p), k), 2)
+            pair_ids = np.tile(np.arange(p * k), 2)
+        else:
+            group_ids = np.repeat(np.arange(len(self.modalities) * p), k)
+            pair_ids = np.full(len(group_ids), -1)
+        return group_ids.tolist(), pair_ids.tolist()
 
     def _take(self, rng, members: np.ndarray) -> np.ndarray:
         return rng.choice(

@@ -2,9 +2,9 @@ from .association_hook import AssociationHook
 from .broadcast_buffers_hook import BroadcastBuffersHook
 from .clustering_hook import ClusteringHook
 from .epoch_seed_hook import EpochSeedHook
-from .stage_switch_hook import StageSwitchHook
+from .stage_hook import StageHook
 
 __all__ = [
-    'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageSwitchHook',
+    'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageHook',
     'BroadcastBuffersHook'
 ]

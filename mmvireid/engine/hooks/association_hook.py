@@ -23,7 +23,8 @@ class AssociationHook(Hook):
     clusters.
 
     Runs right after :class:`ClusteringHook` (lower priority value runs
-    first, so this hook uses 45) from ``start_epoch`` on. It takes the
+    first, so this hook uses 45) from ``start_epoch`` on, or during the
+    training stages named in ``stages``. It takes the
     epoch's :class:`~mmvireid.structures.PseudoLabels` from the runner's
     message hub (info ``'pseudo_labels'``), optionally refines the features
     by train-time CMFP (``cmfp_k``; every instance is then re-assigned to
@@ -39,7 +40,14 @@ class AssociationHook(Hook):
     (logged; loss terms skipped).
 
     Args:
-        start_epoch (int): First epoch (0-based) that associates.
+        start_epoch (int): First epoch (0-based) that associates (when
+            ``stages`` is not given). Defaults to 0.
+        stages (Sequence[str], optional): Associate during these training
+            stages of the run's :class:`~mmvireid.engine.StageHook` (its
+            info ``'stage'`` in the message hub) instead of from
+            ``start_epoch``: the stage hook's epochs are then the only copy
+            of the schedule. Checked against the stage hook's stages
+            before training.
         associator (dict, optional): Config of the associator
             (``TASK_UTILS``). Defaults to
             ``dict(type='OTAssociator', lambda_ot=lambda_ot,
@@ -67,7 +75,8 @@ class AssociationHook(Hook):
     priority = 45
 
     def __init__(self,
-                 start_epoch: int = 0,
+                 start_epoch: Optional[int] = None,
+                 stages: Optional[Sequence[str]] = None,
                  associator: Optional[dict] = None,
                  pairs: Optional[Sequence[Tuple[str, str]]] = None,
                  lambda_ot: float = 5.0,
@@ -93,7 +102,13 @@ class AssociationHook(Hook):
             raise ValueError('AssociationHook: pairs must be (source, '
                              f'destination) of two modalities, got {pairs}')
         self.ground_truth = ground_truth
-        self.start_epoch = start_epoch
+        if stages is not None and start_epoch is not None:
+            raise ValueError('AssociationHook: give start_epoch or stages, '
+                             f'not both (got {start_epoch} and {stages})')
+        if isinstance(stages, str):
+            stages = (stages, )
+        self.stages = None if stages is None else tuple(stages)
+        self.start_epoch = 0 if start_epoch is None else start_epoch
         self.cmfp_k = cmfp_k
         self.result: Optional[PseudoLabels] = None
 
@@ -112,14 +127,31 @@ class AssociationHook(Hook):
         modalities = runner.train_dataloader.dataset.metainfo.get(
             'modalities', ())
         self.pairs_of(modalities)
+        if self.stages is not None:
+            known = runner.message_hub.get_info('stages')
+            if known is None:
+                raise ValueError(
+                    f'AssociationHook(stages={self.stages}) needs a '
+                    'StageHook in custom_hooks (it publishes the stages)')
+            unknown = [s for s in self.stages if s not in known]
+            if unknown:
+                raise ValueError(
+                    f'AssociationHook: stages {unknown} are not stages of '
+                    f'the StageHook, which has {tuple(known)}')
         if self.cmfp_k is not None and len(modalities) != 2:
             raise ValueError('AssociationHook: cmfp_k (cross-modality '
                              'propagation) needs exactly two modalities, the '
                              f'dataset declares {tuple(modalities)}')
 
+    def active(self, runner: Runner) -> bool:
+        """Whether this epoch associates (its stage, or ``start_epoch``)."""
+        if self.stages is not None:
+            return runner.message_hub.get_info('stage') in self.stages
+        return runner.epoch >= self.start_epoch
+
     def before_train_epoch(self, runner: Runner) -> None:
-        """Associate the current clusters (from ``start_epoch`` on)."""
-        if runner.epoch < self.start_epoch:
+        """Associate the current clusters (in the scheduled epochs)."""
+        if not self.active(runner):
             return
         clusters = runner.message_hub.get_info('pseudo_labels')
         if clusters is None or clusters.features is None:

@@ -58,11 +58,6 @@ class ClusteringHook(Hook):
         interval (int): Cluster every ``interval`` epochs. Defaults to 1.
         centre_features (bool): Subtract each modality's mean feature before
             clustering (helps near-collinear features of untrained models).
-        extract_part_features (bool): Also extract each image's part
-            features (the model's head must define ``part_features``, e.g.
-            SALCR's FGSAL); they reach the model as
-            ``PseudoLabels.part_features`` (N, P, C) to initialise part and
-            instance memories. Defaults to False.
         label_source (str): ``'dbscan'`` (default, unsupervised) or
             ``'ground_truth'``: the true ids of the training set, renumbered
             per modality, replace the clusters (the supervised *ceiling* of
@@ -89,7 +84,6 @@ class ClusteringHook(Hook):
                  k2: int = 6,
                  interval: int = 1,
                  centre_features: bool = False,
-                 extract_part_features: bool = False,
                  label_source: str = 'dbscan',
                  show_progress: bool = True,
                  amp: Optional[bool] = None,
@@ -110,7 +104,6 @@ class ClusteringHook(Hook):
         self.k2 = k2
         self.interval = interval
         self.centre_features = centre_features
-        self.extract_part_features = extract_part_features
         self.show_progress = show_progress
         self.amp = amp
         self.result: Optional[PseudoLabels] = None
@@ -140,9 +133,25 @@ class ClusteringHook(Hook):
                 f'ClusteringHook: eps gives {sorted(self.eps)} but the '
                 f'dataset declares the modalities {tuple(modalities)}; give '
                 'one eps per modality, or a single number')
+        self.label_features(runner)
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         if hasattr(sampler, 'check_batch_size'):
             sampler.check_batch_size(runner.train_dataloader.batch_size)
+
+    @staticmethod
+    def label_features(runner: Runner) -> tuple:
+        """The features to extract: the model's ``label_features`` (just
+        ``('global',)`` for a model without them), checked."""
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        names = tuple(getattr(model, 'label_features', ('global', )))
+        unknown = set(names) - {'global', 'parts'}
+        if 'global' not in names or unknown:
+            raise ValueError(
+                f'ClusteringHook: the model asks for the label features '
+                f"{names}; the extraction provides 'global' (required) and "
+                f"'parts'")
+        return names
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Cluster (on scheduled epochs) and apply the labels."""
@@ -170,22 +179,13 @@ class ClusteringHook(Hook):
             normalised, ``part_features`` when extracted, true ``pids``
             (diagnostics) and ``epoch``.
         """
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        test_cfg = getattr(model, 'test_cfg', None)
-        if test_cfg is None:  # a model without ReIDer's test_cfg
-            test_cfg = {}
-        saved = test_cfg.get('part_features', False)
-        test_cfg['part_features'] = self.extract_part_features
         start = time.perf_counter()
-        try:
-            out = extract_features(
-                runner.model,
-                self.dataloader,
-                self.show_progress,
-                amp=self.uses_amp(runner))
-        finally:
-            test_cfg['part_features'] = saved
+        out = extract_features(
+            runner.model,
+            self.dataloader,
+            self.show_progress,
+            amp=self.uses_amp(runner),
+            features=self.label_features(runner))
         extracted = time.perf_counter()
         modalities = out['modalities']
         labels = np.full(len(out['pids']), -1, dtype=np.int64)

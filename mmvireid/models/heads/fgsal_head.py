@@ -1,5 +1,5 @@
 """SALCR's Fine-Grained Semantic-Aligned Learning (FGSAL)."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -10,8 +10,8 @@ from mmvireid.structures import VIReIDDataSample
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels)
 from ..utils.batch_pairing import check_two_modalities, pair_rows
-from ..utils.label_buffers import label_buffers
-from ..utils.resizable_buffers import ResizableBuffersMixin
+from ..utils.label_rows import sample_labels
+from ..utils.schedule_aware import ScheduleAware
 from ..utils.stripe_attention import (sigmoid_part_queries, stripe_attention,
                                       stripe_masks)
 
@@ -24,7 +24,7 @@ QUERY_MEMBERS = (slice(0, 2), slice(2, 3))
 
 
 @MODELS.register_module()
-class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
+class FGSALHead(BaseModule, PseudoLabelConsumer, ScheduleAware):
     """Part queries, query-guided attention and part cluster contrast.
 
     SALCR Sec. 3.3 (https://arxiv.org/abs/2504.19244, Eq. 9-15):
@@ -71,20 +71,34 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
 
     Fixed defects of the reference: the channel-augmented view's query over
     the map of ``r`` (``f^{ra}``) reaches the loss (the reference feeds
-    ``f^{va}`` twice instead), and ``loss_weight`` is applied.
+    ``f^{va}`` twice instead), and the loss weight is applied.
+
+    The labels come with the batch (data samples' ``pseudo_label`` and
+    ``cross_label``, written by the model); the head keeps no copy. It
+    provides the feature ``'parts'`` (:meth:`part_features`) to the
+    model's extraction, which the label pipeline asks for
+    (:attr:`label_features`) to initialise the part memories. At the
+    training stages named in ``reset_stages`` (:meth:`switch_stage`) its
+    parameters start afresh, as the reference does at its stage switch.
 
     Args:
         in_channels (int): Channels ``C`` of the feature map. Defaults to
             2048.
         num_parts (int): Stripes / prototypes ``N_p``. Defaults to 3.
-        temperature (float): τ of the part contrast. Defaults to 0.05.
-        momentum (float): μ of the part memories. Defaults to 0.1.
+        memory (dict, optional): Config of each part memory; ``num_parts``
+            and ``feat_dim`` are set from the head's. Defaults to
+            ``dict(type='PartMemory', temperature=0.05, momentum=0.1)``.
+        loss (dict, optional): Config of the loss, called as
+            ``loss(part_features, labels, memory)``. Defaults to
+            ``dict(type='ClusterContrastLoss', loss_weight=1.0)``.
         with_bn (bool): Part BatchNorm on the aligned features. Defaults to
             True.
         query_specific_memories (bool): One memory per (query modality,
             label space) as the reference (True), or one per label space
             shared by both query modalities (False). Defaults to True.
-        loss_weight (float): Multiplier of both losses. Defaults to 1.
+        reset_stages (Sequence[str]): Training stages at whose start the
+            part prototypes and part BN are re-initialised. Defaults to
+            ``()``.
         init_cfg (dict, optional): Initialisation config.
 
     Attributes:
@@ -92,45 +106,65 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
             pseudo-labels (None before any).
         memories (nn.ModuleDict): The part memories by ``'<query>_<space>'``
             (or ``'<space>'``) modality positions.
-        labels (Tensor): ``(N,)`` own cluster of each training sample.
-        cross_labels (Tensor): ``(N,)`` associated cluster of the other
-            modality (``-1`` for none).
+        has_associations (bool): Whether the last pseudo-labels have
+            cross-modal labels (the part terms are active).
     """
 
-    resizable_buffers = ('labels', 'cross_labels')
+    #: features of the batch the head reads (``ReIDer.extract`` names)
+    required_features = ('map', )
+    #: features the head computes for the model's extraction
+    provided_features = ('parts', )
+    #: features the label pipeline extracts for :meth:`set_pseudo_labels`
+    label_features = ('global', 'parts')
 
     def __init__(self,
                  in_channels: int = 2048,
                  num_parts: int = 3,
-                 temperature: float = 0.05,
-                 momentum: float = 0.1,
+                 memory: Optional[dict] = None,
+                 loss: Optional[dict] = None,
                  with_bn: bool = True,
                  query_specific_memories: bool = True,
-                 loss_weight: float = 1.0,
+                 reset_stages: Sequence[str] = (),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.num_parts = num_parts
-        self.loss_weight = loss_weight
         self.query_specific_memories = query_specific_memories
+        self.reset_stages = tuple(reset_stages)
         self.part_prototypes = nn.Parameter(
             torch.empty(num_parts, in_channels))
         self.bn = nn.BatchNorm1d(num_parts * in_channels) if with_bn else None
         if self.bn is not None:
             self.bn.bias.requires_grad_(False)
         memory = dict(
-            type='PartMemory',
-            num_parts=num_parts,
-            feat_dim=in_channels,
-            temperature=temperature,
-            momentum=momentum)
+            dict(type='PartMemory', temperature=0.05, momentum=0.1),
+            **(memory or {}))
+        memory.update(num_parts=num_parts, feat_dim=in_channels)
         keys = [f'{q}_{s}' for q in POSITIONS for s in POSITIONS] \
             if query_specific_memories else [str(s) for s in POSITIONS]
         self.memories = nn.ModuleDict({k: MODELS.build(memory) for k in keys})
+        self.loss_fn = MODELS.build(
+            dict(dict(type='ClusterContrastLoss'), **(loss or {})))
         self.modalities: Optional[Tuple[str, str]] = None
-        self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
-        self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
+        self.has_associations = False
         self.reset_parameters()
+
+    def switch_stage(self, stage: str) -> bool:
+        """Re-initialise the parameters at the stages of ``reset_stages``
+        (True then)."""
+        if stage not in self.reset_stages:
+            return False
+        self.reset_parameters()
+        return True
+
+    def provide_feature(self, name: str,
+                        feats: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """The provided feature ``name`` (``'parts'``: :meth:`part_features`
+        of ``feats['map']``)."""
+        if name != 'parts':
+            raise KeyError(f'FGSALHead provides {self.provided_features}, '
+                           f'not {name!r}')
+        return self.part_features(feats['map'])
 
     def reset_parameters(self) -> None:
         """Fresh part prototypes (Kaiming normal) and part BN (weight
@@ -148,11 +182,6 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         ``space`` (0 or 1)."""
         return self.memories[f'{query}_{space}' if self.
                              query_specific_memories else str(space)]
-
-    @property
-    def has_associations(self) -> bool:
-        """Whether cross-modal labels exist (part terms are active)."""
-        return bool((self.cross_labels >= 0).any())
 
     # ---------------------------------------------------------- features
     def _norm(self, part_feats: torch.Tensor) -> torch.Tensor:
@@ -188,17 +217,18 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
 
         Args:
             feat_maps (Tensor): ``(B, C, H, W)`` maps of the batch.
-            pairs (Tensor): ``(M, 3)`` rows from :func:`pair_rows`.
+            pairs (Tensor): ``(M, 3)`` rows from :func:`pair_rows` (on the
+                host: the masks below then need no device
+                synchronisation).
 
         Returns:
             tuple[Tensor, Tensor]: ``aligned`` of shape ``(3, 3, M, P, C)``,
             ``aligned[q, t]`` the features of member ``q``'s queries over
             member ``t``'s map (members ordered as :func:`pair_rows`'
             columns: modality 0, its augmented view, modality 1; zeros
-            where a member is absent), and ``present``
-            ``(3, M)``, whether each member exists.
+            where a member is absent), and ``present`` ``(3, M)`` (on
+            ``pairs``' device), whether each member exists.
         """
-        pairs = pairs.to(feat_maps.device)
         present = (pairs >= 0).t()
         if not len(pairs):
             # no rows, but in the graph (zero losses that backpropagate)
@@ -208,17 +238,21 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
         _, _, h, w = feat_maps.shape
         stripes = stripe_masks(self.num_parts, h, w, feat_maps.device)
-        pixels = feat_maps.flatten(2).transpose(1, 2)[rows]
+        pixels = feat_maps.flatten(2).transpose(1,
+                                                2)[rows.to(feat_maps.device)]
         aligned = stripe_attention(
             sigmoid_part_queries(pixels, self.part_prototypes, stripes),
             pixels, stripes)
         both = present[:, None] & present[None]
         if self.bn is not None:
-            normed = torch.zeros_like(aligned)
-            normed[both] = self._norm(aligned[both])
-            aligned = normed
+            # the BN sees the rows of present member combinations only
+            kept = torch.nonzero(both.flatten()).flatten().to(aligned.device)
+            flat = aligned.flatten(0, 2)
+            aligned = torch.zeros_like(flat).index_copy(
+                0, kept, self._norm(flat.index_select(0,
+                                                      kept))).view_as(aligned)
         else:
-            aligned = aligned * both[..., None, None]
+            aligned = aligned * both.to(aligned.device)[..., None, None]
         return aligned, present
 
     # ------------------------------------------------------------ losses
@@ -226,14 +260,14 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
                      data_samples: List[VIReIDDataSample]) -> list:
         """``labels[q][s]``: the cluster in label space ``s`` of the image
         of pair member group ``q`` (own label where ``s == q``, cross label
-        otherwise), ``(M,)`` each."""
-        check_two_modalities(self.modalities, type(self).__name__)
-        index = torch.tensor([s.sample_idx for s in data_samples],
-                             device=self.labels.device)
-        pairs = pairs.to(index.device)
-        first, second = index[pairs[:, 0]], index[pairs[:, 2]]
-        return [(self.labels[first], self.cross_labels[first]),
-                (self.cross_labels[second], self.labels[second])]
+        otherwise), ``(M,)`` each, on the host."""
+        owner = type(self).__name__
+        check_two_modalities(self.modalities, owner)
+        own = sample_labels(data_samples, 'pseudo_label', owner)
+        cross = sample_labels(data_samples, 'cross_label', owner)
+        pairs = pairs.cpu()
+        first, second = pairs[:, 0], pairs[:, 2]
+        return [(own[first], cross[first]), (cross[second], own[second])]
 
     def loss_by_feat(
             self, aligned: torch.Tensor, present: torch.Tensor,
@@ -243,55 +277,58 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
 
         Args:
             aligned (Tensor): ``(3, 3, M, P, C)`` aligned part features.
-            present (Tensor): ``(3, M)`` whether each member exists.
+            present (Tensor): ``(3, M)`` whether each member exists (on
+                the host).
             pairs (Tensor): ``(M, 3)`` rows from :func:`pair_rows`.
-            data_samples (list[VIReIDDataSample]): One per batch row.
+            data_samples (list[VIReIDDataSample]): One per batch row, with
+                ``pseudo_label`` and ``cross_label``.
 
         Returns:
             dict: ``loss_<modalities[0]>`` (queries of modality 0 and of
-            its augmented view, e.g. ``loss_visible``) and
-            ``loss_<modalities[1]>`` (queries of modality 1, e.g.
-            ``loss_infrared``), each the sum of a space-0 and a space-1
-            term.
+            its augmented view) and ``loss_<modalities[1]>`` (queries of
+            modality 1), each the sum of a space-0 and a space-1 term.
 
         Raises:
             ValueError: No pseudo-labels yet.
         """
         labels = self._pair_labels(pairs, data_samples)
+        present = present.cpu()
         m = aligned.size(2)
         both = present[:, None] & present[None]
-        pair_of = torch.arange(m, device=aligned.device).expand(3, 3, m)
+        pair_of = torch.arange(m).expand(3, 3, m)
         losses, updates = {}, []
         for query, sel in zip(POSITIONS, QUERY_MEMBERS):
             kept = both[sel]
-            feats = aligned[sel][kept]
+            rows = torch.nonzero(kept.flatten()).flatten()
+            feats = aligned[sel].flatten(0, 2).index_select(
+                0, rows.to(aligned.device))
             index = pair_of[sel][kept]
             total = aligned.sum() * 0
             for space, space_labels in zip(POSITIONS, labels[query]):
-                target = space_labels.to(aligned.device)[index]
+                target = space_labels[index]
                 memory = self.memory(query, space)
-                total = total + memory.loss(feats, target)
+                total = total + self.loss_fn(feats, target, memory)
                 updates.append((memory, feats.detach(), target))
-            losses[f'loss_{self.modalities[query]}'] = \
-                self.loss_weight * total
+            losses[f'loss_{self.modalities[query]}'] = total
         # collective calls in distributed runs: made on every rank, even
         # with no pair
         for memory, feats, target in updates:
             memory.update(feats, target)
         return losses
 
-    def loss(self,
-             feat_maps: torch.Tensor,
-             data_samples: List[VIReIDDataSample],
-             pairs: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+    def loss(self, feats: Dict[str, torch.Tensor],
+             data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
         """FGSAL losses of a paired batch.
 
         Args:
-            feat_maps (Tensor): ``(B, C, H, W)`` backbone maps.
+            feats (dict[str, Tensor]): The batch's features by name:
+                ``'map'`` ``(B, C, H, W)`` backbone maps; optionally
+                ``'pairs'`` ``(M, 3)`` (default: :func:`pair_rows` of
+                ``data_samples`` and :attr:`modalities`) and
+                ``'aligned_parts'`` with ``'present'`` (the output of
+                :meth:`aligned_features` for those pairs, when a parent
+                head computed it already).
             data_samples (list[VIReIDDataSample]): One per row.
-            pairs (Tensor, optional): ``(M, 3)``; defaults to
-                :func:`pair_rows` of ``data_samples`` (and
-                :attr:`modalities`).
 
         Returns:
             dict: ``loss_<modalities[0]>`` and ``loss_<modalities[1]>``
@@ -302,26 +339,28 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         Raises:
             ValueError: No pseudo-labels yet.
         """
+        pairs = feats.get('pairs')
         if pairs is None:
             modalities = check_two_modalities(self.modalities,
                                               type(self).__name__)
             pairs = pair_rows(data_samples, modalities)
-        aligned, present = self.aligned_features(feat_maps, pairs)
+        if 'aligned_parts' in feats:
+            aligned, present = feats['aligned_parts'], feats['present']
+        else:
+            aligned, present = self.aligned_features(feats['map'], pairs)
         return self.loss_by_feat(aligned, present, pairs, data_samples)
 
-    # ----------------------------------------------------- pseudo-labels
     def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
-        """Take new pseudo-labels: labels, cross labels, part memories.
+        """Take new pseudo-labels: the part memories.
 
         - After clustering (``cross_labels`` empty): the part terms are
           inactive (no cross label) and the part memories are emptied.
-        - After association: the cross label of each sample
-          (:meth:`PseudoLabels.merged_cross_labels`); every memory of
-          label space ``s`` is re-initialised from the part centroids of
-          modality ``s``'s images (``pseudo_labels.part_features``) under
-          their own clusters. Without ``features`` and ``part_features``
-          (labels restored from a checkpoint, not re-extracted) the
-          memories are kept as they are, loaded from the same checkpoint.
+        - After association: every memory of label space ``s`` is
+          re-initialised from the part centroids of modality ``s``'s
+          images (``pseudo_labels.part_features``) under their own
+          clusters. Without ``features`` and ``part_features`` (labels
+          restored from a checkpoint, not re-extracted) the memories are
+          kept as they are, loaded from the same checkpoint.
 
         Args:
             pseudo_labels (PseudoLabels): Labels of two modalities.
@@ -333,9 +372,8 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         pl = pseudo_labels
         self.modalities = check_two_modalities(pl.modalities,
                                                type(self).__name__)
+        self.has_associations = pl.has_associations
         if not pl.cross_labels:
-            self.labels, self.cross_labels = label_buffers(
-                pl, self.labels.device)
             empty = self.part_prototypes.new_zeros(0, self.num_parts,
                                                    self.in_channels)
             for memory in self.memories.values():
@@ -344,9 +382,9 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         if pl.part_features is None and pl.features is not None:
             raise ValueError(
                 'FGSALHead needs the part features of the training set '
-                '(PseudoLabels.part_features) with its associations: set '
-                'extract_part_features=True in the ClusteringHook')
-        self.labels, self.cross_labels = label_buffers(pl, self.labels.device)
+                '(PseudoLabels.part_features) with its associations: the '
+                "label pipeline extracts the model's label_features, which "
+                "include 'parts' when the model's head has a FGSALHead")
         if pl.part_features is None:
             return
         part_feats = torch.as_tensor(pl.part_features)
@@ -355,4 +393,4 @@ class FGSALHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
             for query in POSITIONS:
                 self.memory(query,
                             space).reset(part_feats[mask].float(),
-                                         self.labels.to(mask.device)[mask])
+                                         pl.labels.to(mask.device)[mask])

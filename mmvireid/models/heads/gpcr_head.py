@@ -26,28 +26,6 @@ def topk_mask(logits: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
 
 
-def positive_nll(logits: torch.Tensor, positives: torch.Tensor,
-                 rows: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``-log Σ_{i ∈ positives} softmax(logits)_i`` of each row.
-
-    Args:
-        logits (Tensor): ``(..., N)``.
-        positives (Tensor): ``(..., N)`` bool.
-        rows (Tensor): ``(...)`` bool, rows that may contribute.
-
-    Returns:
-        tuple[Tensor, Tensor]: the per-row loss (finite everywhere: rows
-        without positives are computed against every entry, i.e. 0) and the
-        ``(...)`` mask of the rows used (in ``rows`` with ≥1 positive).
-    """
-    used = rows & positives.any(-1)
-    # an all--inf row would give NaN gradients even when masked out later
-    safe = positives | ~used[..., None]
-    nll = torch.logsumexp(logits, -1) - torch.logsumexp(
-        logits.masked_fill(~safe, float('-inf')), -1)
-    return nll, used
-
-
 @MODELS.register_module()
 class GPCRHead(BaseModule, PseudoLabelConsumer):
     """Instance contrast with reliable positives of global and part features.
@@ -102,10 +80,15 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
             ``feat_dim``.
         k (int): Neighbours per set. Defaults to 30.
         temperature (float): τ. Defaults to 0.05.
-        momentum (float): μ of the optional memory update. Defaults to 0.1.
-        momentum_update (bool): Update the instance memories during the
-            epoch. Defaults to False (reference).
-        loss_weight (float): λ of Eq. 30. Defaults to 0.5.
+        memory (dict, optional): Config of each modality's instance memory;
+            ``feat_dim``, ``num_parts`` and ``part_dim`` are set from the
+            head's. Defaults to ``dict(type='InstanceMemory',
+            momentum=0.1, momentum_update=False)`` (the reference's static
+            memory; with ``momentum_update=True`` the entries follow the
+            batch).
+        loss (dict, optional): Config of the loss. Defaults to
+            ``dict(type='MultiPositiveContrastLoss', loss_weight=0.5)``
+            (``loss_weight`` is λ of Eq. 30).
         init_cfg (dict, optional): Initialisation config.
 
     Attributes:
@@ -115,15 +98,23 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
             position.
     """
 
+    #: features of the batch the head reads (``ReIDer.extract`` names)
+    required_features = ('global', )
+
+    @property
+    def label_features(self) -> Tuple[str, ...]:
+        """Features the label pipeline extracts for
+        :meth:`set_pseudo_labels` (``'parts'`` with ``num_parts``)."""
+        return ('global', 'parts') if self.num_parts else ('global', )
+
     def __init__(self,
                  feat_dim: int = 2048,
                  num_parts: int = 0,
                  part_dim: Optional[int] = None,
                  k: int = 30,
                  temperature: float = 0.05,
-                 momentum: float = 0.1,
-                 momentum_update: bool = False,
-                 loss_weight: float = 0.5,
+                 memory: Optional[dict] = None,
+                 loss: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if k < 1:
@@ -131,15 +122,16 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
         self.num_parts = num_parts
         self.k = k
         self.temperature = temperature
-        self.loss_weight = loss_weight
         memory = dict(
-            type='InstanceMemory',
-            feat_dim=feat_dim,
-            num_parts=num_parts,
-            part_dim=part_dim,
-            momentum=momentum,
-            momentum_update=momentum_update)
+            dict(type='InstanceMemory', momentum=0.1, momentum_update=False),
+            **(memory or {}))
+        memory.update(
+            feat_dim=feat_dim, num_parts=num_parts, part_dim=part_dim)
         self.memories = nn.ModuleList([MODELS.build(memory) for _ in range(2)])
+        self.loss_fn = MODELS.build(
+            dict(
+                dict(type='MultiPositiveContrastLoss', loss_weight=0.5),
+                **(loss or {})))
         self.modalities: Optional[Tuple[str, str]] = None
 
     def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
@@ -239,39 +231,36 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
         return others & neighbours[:, None, :, None] & \
             both[..., None, None]
 
-    def loss(
-            self,
-            feats: torch.Tensor,
-            data_samples: List[VIReIDDataSample],
-            pairs: Optional[torch.Tensor] = None,
-            part_feats: Optional[torch.Tensor] = None
-    ) -> Dict[str, torch.Tensor]:
+    def loss(self, feats: Dict[str, torch.Tensor],
+             data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
         """GPCR losses of a paired batch.
 
         Args:
-            feats (Tensor): ``(B, D)`` global features of the rows.
+            feats (dict[str, Tensor]): The batch's features by name:
+                ``'global'`` ``(B, D)``; optionally ``'pairs'`` ``(M, 3)``
+                (default: :func:`pair_rows` of ``data_samples`` and
+                :attr:`modalities`) and ``'aligned_parts'`` ``(3, 3, M, P,
+                C)`` (:meth:`FGSALHead.aligned_features` of those pairs;
+                without them only the global term is computed).
             data_samples (list[VIReIDDataSample]): One per row.
-            pairs (Tensor, optional): ``(M, 3)``; defaults to
-                :func:`pair_rows` of ``data_samples`` (and
-                :attr:`modalities`).
-            part_feats (Tensor, optional): ``(3, 3, M, P, C)`` aligned part
-                features (:meth:`FGSALHead.aligned_features`); without them
-                only the global term is computed.
 
         Returns:
             dict: ``loss_global`` and, with part features and part
-            memories, ``loss_part`` (both weighted by ``loss_weight``;
-            zeros keeping the graph when no row has a positive).
+            memories, ``loss_part`` (both weighted by the loss's
+            ``loss_weight``; zeros keeping the graph when no row has a
+            positive).
 
         Raises:
-            ValueError: ``pairs`` is None and no pseudo-labels came yet.
+            ValueError: No pairs given and no pseudo-labels came yet.
         """
+        global_feats = feats['global']
+        part_feats = feats.get('aligned_parts')
+        pairs = feats.get('pairs')
         if pairs is None:
             modalities = check_two_modalities(self.modalities,
                                               type(self).__name__)
             pairs = pair_rows(data_samples, modalities)
-        pairs = pairs.to(feats.device)
-        zero = feats.sum() * 0
+        zero = global_feats.sum() * 0
         use_parts = part_feats is not None and self.num_parts > 0
         losses = dict(loss_global=zero)
         if use_parts:
@@ -279,11 +268,12 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
         if not len(pairs):
             # the (collective) memory updates run on every rank, even one
             # without pairs
-            self._update(feats, data_samples, pairs, part_feats)
+            self._update(global_feats, data_samples, pairs, part_feats)
             return losses
-        present = (pairs >= 0).t()
-        rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t()
-        glob = F.normalize(feats[rows], dim=-1)  # (3, M, D)
+        device = global_feats.device
+        present = (pairs >= 0).t().to(device)
+        rows = torch.where(pairs >= 0, pairs, pairs[:, :1]).t().to(device)
+        glob = F.normalize(global_feats[rows], dim=-1)  # (3, M, D)
         both = present[:, None] & present[None]  # (3, 3, M)
         parts = F.normalize(part_feats, dim=-1) if use_parts else None
         global_terms, part_terms = [], []
@@ -293,9 +283,9 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
             bank = self._bank(memory.features).to(glob.dtype)
             logits = glob @ bank.t() / self.temperature  # (3, M, N)
             neighbours, shared = self.global_positives(logits, present)
-            nll, used = positive_nll(logits, shared.expand_as(logits), present)
-            if used.any():
-                global_terms.append(nll[used].mean())
+            term = self.loss_fn(logits, shared.expand_as(logits), present)
+            if term is not None:
+                global_terms.append(term)
             if parts is None or not memory.has_parts:
                 continue
             part_bank = self._bank(memory.part_features).to(parts.dtype)
@@ -303,16 +293,14 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
                                   part_bank) / self.temperature
             positives = self.part_positives(logits, present, neighbours)
             rows_ok = both[..., None].expand(logits.shape[:-1])
-            nll, used = positive_nll(logits, positives, rows_ok)
-            count = used.sum((0, 1, 2))  # per part
-            if count.any():
-                per_part = (nll * used).sum((0, 1, 2)) / count.clamp(min=1)
-                part_terms.append(per_part[count > 0].mean())
+            term = self.loss_fn(logits, positives, rows_ok, per_group=True)
+            if term is not None:
+                part_terms.append(term)
         if global_terms:
-            losses['loss_global'] = self.loss_weight * sum(global_terms)
+            losses['loss_global'] = sum(global_terms)
         if use_parts and part_terms:
-            losses['loss_part'] = self.loss_weight * sum(part_terms)
-        self._update(feats, data_samples, pairs, part_feats)
+            losses['loss_part'] = sum(part_terms)
+        self._update(global_feats, data_samples, pairs, part_feats)
         return losses
 
     def _update(self, feats: torch.Tensor,
@@ -320,11 +308,11 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
                 part_feats: Optional[torch.Tensor]) -> None:
         if not self.momentum_update:
             return
-        index = torch.tensor([s.sample_idx for s in data_samples],
-                             device=feats.device)
+        index = torch.tensor([s.sample_idx for s in data_samples])
+        pairs = pairs.cpu()
         for member, memory in zip(PLAIN_MEMBERS, self.memories):
             row = pairs[:, member]
             own = None if part_feats is None or not memory.has_parts else \
                 part_feats[member, member]
-            memory.update(feats[row].detach(), index[row],
+            memory.update(feats[row.to(feats.device)].detach(), index[row],
                           None if own is None else own.detach())

@@ -9,19 +9,18 @@ from mmvireid.structures import VIReIDDataSample
 from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
                                                PseudoLabels)
 from ..utils.batch_pairing import check_two_modalities, pair_rows
-from ..utils.label_buffers import label_buffers
-from ..utils.resizable_buffers import ResizableBuffersMixin
+from ..utils.label_rows import sample_labels
 
 
 @MODELS.register_module()
-class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
+class SALCRHead(BaseModule, PseudoLabelConsumer):
     """Global dual contrast plus part and instance terms of SALCR.
 
     ``L = L_dagl + L_fgsal + λ L_gpcr`` (Eq. 30,
     https://arxiv.org/abs/2504.19244): ``global_head`` (e.g.
     :class:`DualMemoryContrastHead` with ``cross_modal=True``) gives the
     DAGL losses on every batch; ``part_head`` (:class:`FGSALHead`) and
-    ``instance_head`` (:class:`GPCRHead`, whose ``loss_weight`` is λ) are
+    ``instance_head`` (:class:`GPCRHead`, whose loss weight is λ) are
     added once cross-modal labels exist (pseudo-labels with
     ``cross_labels``, see :meth:`set_pseudo_labels`) and the batch has
     cross-modal pairs (:func:`pair_rows` of the two modalities, the first
@@ -32,12 +31,17 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
     A two-modality head, like its sub-heads. This head and each sub-head
     is a :class:`~mmvireid.structures.PseudoLabelConsumer`: the model hands
     every one of them the pseudo-labels directly, this head does not
-    forward them.
+    forward them. The labels of a batch come in its data samples.
+
+    The head reads the features its sub-heads need
+    (:attr:`required_features`: ``'global'``, and ``'map'`` with a part
+    head) and hands the sub-heads one dict: the model's features plus the
+    batch's ``'pairs'`` and, with a part head, its ``'aligned_parts'`` /
+    ``'present'`` (computed once, used by FGSAL and GPCR).
 
     Loss keys: the global head's as they are, ``loss_part_*`` for FGSAL and
     ``loss_gpcr_*`` for GPCR. Without ``part_head``, GPCR uses the global
-    positives only. The model passes the backbone maps to
-    :meth:`loss` because :attr:`uses_feature_maps` is True.
+    positives only.
 
     Args:
         global_head (dict): Config of the global (DAGL) head.
@@ -50,14 +54,9 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
     Attributes:
         modalities (tuple[str, str], optional): The modalities of the last
             pseudo-labels (None before any).
-        labels (Tensor): ``(N,)`` own cluster of each training sample.
-        cross_labels (Tensor): ``(N,)`` associated cluster of the other
-            modality (``-1`` for none).
+        has_associations (bool): Whether the last pseudo-labels have
+            cross-modal labels.
     """
-
-    resizable_buffers = ('labels', 'cross_labels')
-
-    uses_feature_maps = True
 
     def __init__(self,
                  global_head: dict,
@@ -79,46 +78,70 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         else:
             self.instance_head = None
         self.modalities: Optional[Tuple[str, str]] = None
-        self.register_buffer('labels', torch.zeros(0, dtype=torch.long))
-        self.register_buffer('cross_labels', torch.zeros(0, dtype=torch.long))
+        self.has_associations = False
 
     @property
-    def has_associations(self) -> bool:
-        """Whether cross-modal labels exist."""
-        return bool((self.cross_labels >= 0).any())
+    def sub_heads(self) -> List[BaseModule]:
+        """The global head, then the part and instance heads present."""
+        return [
+            h for h in (self.global_head, self.part_head, self.instance_head)
+            if h is not None
+        ]
+
+    @property
+    def required_features(self) -> Tuple[str, ...]:
+        """The union of the sub-heads' required features, in order."""
+        return _union(h.required_features for h in self.sub_heads)
+
+    @property
+    def label_features(self) -> Tuple[str, ...]:
+        """The union of the sub-heads' label features, in order."""
+        return _union(h.label_features for h in self.sub_heads)
+
+    @property
+    def provided_features(self) -> Tuple[str, ...]:
+        """Features the part head computes for the model's extraction."""
+        return () if self.part_head is None else \
+            tuple(self.part_head.provided_features)
+
+    def provide_feature(self, name: str,
+                        feats: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """A provided feature (``'parts'``), computed by the part head."""
+        if name not in self.provided_features:
+            raise KeyError(f'SALCRHead provides {self.provided_features}, '
+                           f'not {name!r} (a part head provides \'parts\')')
+        return self.part_head.provide_feature(name, feats)
 
     def _positive_pairs(self, pairs: torch.Tensor,
                         data_samples: List[VIReIDDataSample]) -> torch.Tensor:
-        """Pairs whose members share a label in either label space."""
-        index = torch.tensor([s.sample_idx for s in data_samples],
-                             device=self.labels.device)
-        first = index[pairs[:, 0].to(index.device)]
-        second = index[pairs[:, 2].to(index.device)]
-        lab_0, cross_0 = self.labels[first], self.cross_labels[first]
-        lab_1, cross_1 = self.labels[second], self.cross_labels[second]
+        """Pairs whose members share a label in either label space (on the
+        host)."""
+        owner = type(self).__name__
+        own = sample_labels(data_samples, 'pseudo_label', owner)
+        cross = sample_labels(data_samples, 'cross_label', owner)
+        first, second = pairs[:, 0], pairs[:, 2]
+        lab_0, cross_0 = own[first], cross[first]
+        lab_1, cross_1 = own[second], cross[second]
         keep = ((lab_0 >= 0) & (lab_0 == cross_1)) | \
             ((lab_1 >= 0) & (lab_1 == cross_0))
-        return pairs[keep.to(pairs.device)]
+        return pairs[keep]
 
-    def loss(
-            self,
-            global_feats: torch.Tensor,
-            data_samples: List[VIReIDDataSample],
-            feat_maps: Optional[torch.Tensor] = None
-    ) -> Dict[str, torch.Tensor]:
+    def loss(self, feats: Dict[str, torch.Tensor],
+             data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
         """All SALCR losses of a batch.
 
         Args:
-            global_feats (Tensor): ``(B, D)`` global (BN-neck) features.
-            data_samples (list[VIReIDDataSample]): One per row.
-            feat_maps (Tensor, optional): ``(B, C, H, W)`` backbone maps,
-                required by the part head.
+            feats (dict[str, Tensor]): The batch's features by name:
+                ``'global'`` ``(B, D)`` (BN-neck) features and, with a part
+                head, ``'map'`` ``(B, C, H, W)`` backbone maps.
+            data_samples (list[VIReIDDataSample]): One per row, with
+                ``pseudo_label`` and ``cross_label``.
 
         Returns:
             dict: The global head's losses, then ``loss_part_*`` and
             ``loss_gpcr_*`` when active.
         """
-        losses = dict(self.global_head.loss(global_feats, data_samples))
+        losses = dict(self.global_head.loss(feats, data_samples))
         if (self.part_head is None and self.instance_head is None) or \
                 not self.has_associations:
             return losses
@@ -128,41 +151,28 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         modalities = check_two_modalities(self.modalities, type(self).__name__)
         pairs = self._positive_pairs(
             pair_rows(data_samples, modalities), data_samples)
-        aligned = None
+        feats = dict(feats, pairs=pairs)
         if self.part_head is not None:
-            if feat_maps is None:
-                raise ValueError('SALCRHead with a part_head needs the '
-                                 'backbone feature maps (feat_maps)')
-            aligned, present = self.part_head.aligned_features(
-                feat_maps, pairs)
+            if 'map' not in feats:
+                raise ValueError("SALCRHead with a part_head needs the "
+                                 "backbone feature maps (feats['map'])")
+            feats['aligned_parts'], feats['present'] = \
+                self.part_head.aligned_features(feats['map'], pairs)
             losses.update(
-                _prefixed(
-                    self.part_head.loss_by_feat(aligned, present, pairs,
-                                                data_samples), 'part'))
+                _prefixed(self.part_head.loss(feats, data_samples), 'part'))
         if self.instance_head is not None:
             losses.update(
                 _prefixed(
-                    self.instance_head.loss(
-                        global_feats, data_samples, pairs, part_feats=aligned),
-                    'gpcr'))
+                    self.instance_head.loss(feats, data_samples), 'gpcr'))
         return losses
 
-    def part_features(self, feat_map: torch.Tensor) -> torch.Tensor:
-        """Own-stripe part features ``(B, P, C)`` of the part head."""
-        if self.part_head is None:
-            raise RuntimeError('SALCRHead has no part_head: part features '
-                               'cannot be extracted')
-        return self.part_head.part_features(feat_map)
-
     def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
-        """Take new pseudo-labels (this head's own label buffers only).
+        """Take new pseudo-labels (whether they have associations).
 
-        After clustering (``cross_labels`` empty) no cross label exists
-        (``-1`` everywhere) and only the global head's losses are
-        computed; after association each sample has its cross label
-        (:meth:`PseudoLabels.merged_cross_labels`) and the part and
-        instance terms are active. The sub-heads receive the same object
-        from the model, not from this head.
+        After clustering (``cross_labels`` empty) only the global head's
+        losses are computed; after association the part and instance
+        terms are active. The sub-heads receive the same object from the
+        model, not from this head.
 
         Args:
             pseudo_labels (PseudoLabels): Labels of two modalities.
@@ -173,13 +183,15 @@ class SALCRHead(ResizableBuffersMixin, BaseModule, PseudoLabelConsumer):
         pl = pseudo_labels
         self.modalities = check_two_modalities(pl.modalities,
                                                type(self).__name__)
-        self.labels, self.cross_labels = label_buffers(pl, self.labels.device)
+        self.has_associations = pl.has_associations
 
-    def reinit_part_modules(self) -> None:
-        """Fresh FGSAL parameters (part prototypes, part BN): the stage
-        switch."""
-        if self.part_head is not None:
-            self.part_head.reset_parameters()
+
+def _union(groups) -> Tuple[str, ...]:
+    """The names of several tuples, each once, in first-seen order."""
+    names: List[str] = []
+    for group in groups:
+        names.extend(n for n in group if n not in names)
+    return tuple(names)
 
 
 def _prefixed(losses: Dict[str, torch.Tensor],

@@ -5,6 +5,8 @@ from typing import Optional
 import torch
 from mmengine.model import BaseModule
 
+from mmengine.dist import get_world_size
+
 from mmvireid.utils.dist_utils import all_gather_rows
 from ..utils.resizable_buffers import ResizableBuffersMixin
 
@@ -28,15 +30,29 @@ class BaseMemory(ResizableBuffersMixin, BaseModule):
       ``update`` is therefore a collective call: a head must call it on
       every rank at the same points of the step, with zero rows if its
       batch has none for this memory.
-    - :meth:`logits` — the batch's similarities to the bank.
+    - :meth:`logits` — the batch's similarities to the bank, which a loss
+      of :mod:`mmvireid.models.losses` scores (the memory computes no
+      loss itself); :attr:`num_entries` tells the loss which labels are
+      entries.
 
     The bank's buffers are listed in ``resizable_buffers``: they load from
     checkpoints of any size and DDP does not broadcast them (see
     :mod:`mmvireid.utils.dist_utils`).
 
+    Labels may stay on the host (those of the data samples do): in a
+    single-process run they are not moved to the device, so an update rule
+    can select rows without a device synchronisation; a distributed run
+    gathers them on the features' device.
+
     Subclasses implement :meth:`reset`, :meth:`apply_update` (the local
-    update rule, given already gathered rows) and :meth:`logits`.
+    update rule, given already gathered rows), :meth:`logits` and
+    :attr:`num_entries`.
     """
+
+    @property
+    @abstractmethod
+    def num_entries(self) -> int:
+        """Entries of the bank (valid labels are ``0..num_entries-1``)."""
 
     @abstractmethod
     def reset(self, *args, **kwargs) -> None:
@@ -77,7 +93,11 @@ class BaseMemory(ResizableBuffersMixin, BaseModule):
                 same way.
         """
         features = features.detach()
-        labels = torch.as_tensor(labels, device=features.device).long()
+        labels = torch.as_tensor(labels).long()
+        if get_world_size() == 1:
+            self.apply_update(features, labels, extra)
+            return
+        labels = labels.to(features.device)
         if extra is None:
             features, labels = all_gather_rows(features, labels)
         else:

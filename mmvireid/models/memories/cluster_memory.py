@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mmvireid.registry import MODELS
+from ..utils.label_rows import valid_rows
 from ..utils.momentum_update import momentum_update_
 from .base_memory import BaseMemory
 
@@ -26,10 +27,11 @@ class ClusterMemory(BaseMemory):
 
     The bank's size changes with the number of clusters; saved states of any
     size load back. :meth:`update` is DDP-correct (:class:`BaseMemory`).
+    The loss is :class:`~mmvireid.models.ClusterContrastLoss`.
 
     Args:
         feat_dim (int): Feature dimension.
-        temperature (float): τ of the contrastive loss. Defaults to 0.05.
+        temperature (float): τ of the logits. Defaults to 0.05.
         momentum (float): μ, weight of the old prototype. Defaults to 0.1.
     """
 
@@ -50,6 +52,11 @@ class ClusterMemory(BaseMemory):
     def num_clusters(self) -> int:
         """Number of prototypes."""
         return self.prototypes.size(0)
+
+    @property
+    def num_entries(self) -> int:
+        """Number of prototypes (the labels a loss may use)."""
+        return self.num_clusters
 
     @torch.no_grad()
     def reset(self, features: torch.Tensor, labels: torch.Tensor) -> None:
@@ -76,12 +83,13 @@ class ClusterMemory(BaseMemory):
         Equal to updating one sample at a time (a later sample of a cluster
         sees the earlier ones' update), vectorised over the clusters by
         :func:`~mmvireid.models.utils.momentum_update_`. Labels outside
-        ``0..K-1`` (outliers) are skipped.
+        ``0..K-1`` (outliers) are skipped; host labels are selected on the
+        host.
         """
-        labels = labels.to(self.prototypes.device)
-        valid = (labels >= 0) & (labels < self.num_clusters)
-        momentum_update_(self.prototypes, labels[valid],
-                         features[valid.to(features.device)], self.momentum)
+        rows = valid_rows(labels, self.num_clusters)
+        momentum_update_(self.prototypes, labels.index_select(0, rows),
+                         features.index_select(0, rows.to(features.device)),
+                         self.momentum)
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """``f · Mᵀ / τ`` of the normalised features (against a copy of the
@@ -89,23 +97,3 @@ class ClusterMemory(BaseMemory):
         prototypes = self.prototypes.clone().to(features.dtype)
         return F.normalize(features, dim=1) @ prototypes.t() / \
             self.temperature
-
-    def loss(self, features: torch.Tensor,
-             labels: torch.Tensor) -> torch.Tensor:
-        """Cross entropy of ``f · Mᵀ / τ`` against the cluster labels.
-
-        Rows labelled ``-1`` (outliers, or no association) are ignored; with
-        no valid row the loss is a zero that keeps the graph.
-
-        Args:
-            features (Tensor): (N, D) features (normalised here).
-            labels (Tensor): (N,) cluster labels.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        labels = labels.to(features.device)
-        valid = (labels >= 0) & (labels < self.num_clusters)
-        if not valid.any():
-            return features.sum() * 0
-        return F.cross_entropy(self.logits(features[valid]), labels[valid])

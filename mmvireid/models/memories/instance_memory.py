@@ -64,6 +64,11 @@ class InstanceMemory(BaseMemory):
         return self.features.size(0)
 
     @property
+    def num_entries(self) -> int:
+        """Number of stored images (memory rows)."""
+        return self.num_instances
+
+    @property
     def has_parts(self) -> bool:
         """Whether part entries are stored (one per image)."""
         return self.num_parts > 0 and \

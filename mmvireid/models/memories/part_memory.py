@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from mmvireid.registry import MODELS
+from ..utils.label_rows import valid_rows
 from ..utils.momentum_update import momentum_update_
 from .base_memory import BaseMemory
 
@@ -22,13 +23,14 @@ class PartMemory(BaseMemory):
         M_p[y] <- momentum * M_p[y] + (1 - momentum) * f_p ;
         M_p[y] <- M_p[y] / |M_p[y]|
 
-    All parts are handled at once (no per-part Python list).
+    All parts are handled at once (no per-part Python list). The loss is
+    :class:`~mmvireid.models.ClusterContrastLoss` (averaged over parts).
     :meth:`update` is DDP-correct (:class:`BaseMemory`).
 
     Args:
         num_parts (int): Number of parts ``P``.
         feat_dim (int): Feature dimension ``D``.
-        temperature (float): τ of the contrastive loss. Defaults to 0.05.
+        temperature (float): τ of the logits. Defaults to 0.05.
         momentum (float): μ, weight of the old prototype. Defaults to 0.1.
     """
 
@@ -51,6 +53,11 @@ class PartMemory(BaseMemory):
     def num_clusters(self) -> int:
         """Number of prototypes per part."""
         return self.prototypes.size(1)
+
+    @property
+    def num_entries(self) -> int:
+        """Prototypes per part (the labels a loss may use)."""
+        return self.num_clusters
 
     def _check(self, part_feats: torch.Tensor) -> None:
         if part_feats.dim() != 3 or part_feats.shape[1:] != (self.num_parts,
@@ -86,12 +93,11 @@ class PartMemory(BaseMemory):
 
         Rows labelled ``-1`` or beyond the bank are skipped.
         """
-        labels = labels.to(self.prototypes.device)
-        valid = (labels >= 0) & (labels < self.num_clusters)
+        rows = valid_rows(labels, self.num_clusters)
         momentum_update_(
             self.prototypes,
-            labels[valid],
-            part_feats[valid.to(part_feats.device)],
+            labels.index_select(0, rows),
+            part_feats.index_select(0, rows.to(part_feats.device)),
             self.momentum,
             dim=1)
 
@@ -102,30 +108,3 @@ class PartMemory(BaseMemory):
         prototypes = self.prototypes.clone().to(part_feats.dtype)
         return torch.einsum('bpd,pkd->pbk', F.normalize(part_feats, dim=-1),
                             prototypes) / self.temperature
-
-    def loss(self, part_feats: torch.Tensor,
-             labels: torch.Tensor) -> torch.Tensor:
-        """Cross entropy of ``f_p · M_pᵀ / τ``, averaged over the parts.
-
-        Rows labelled ``-1`` (outliers, no association) or beyond the bank
-        are ignored; with no valid row the loss is a zero that keeps the
-        graph.
-
-        Args:
-            part_feats (Tensor): ``(B, P, D)`` part features (normalised
-                here).
-            labels (Tensor): ``(B,)`` cluster labels.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        self._check(part_feats)
-        labels = labels.to(part_feats.device)
-        valid = (labels >= 0) & (labels < self.num_clusters)
-        if not valid.any():
-            return part_feats.sum() * 0
-        logits = self.logits(part_feats[valid])
-        # every part has the same rows: the mean over P x B rows is the
-        # mean over parts of the per-part means
-        return F.cross_entropy(
-            logits.flatten(0, 1), labels[valid].repeat(self.num_parts))

@@ -1,5 +1,5 @@
 """The generic ReID model: backbone, neck, optional training head."""
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +8,8 @@ from mmengine.model import BaseModel
 from mmvireid.registry import MODELS
 from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
                                  VIReIDDataSample)
+from ..utils.label_rows import write_labels
+from ..utils.schedule_aware import ScheduleAware
 
 
 @MODELS.register_module()
@@ -30,8 +32,12 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
             given; any other backbone as ``backbone(inputs)``.
         neck (dict, optional): Neck pooling the last stage to ``(N, C)``;
             without one, feature maps are global-average pooled.
-        head (dict, optional): Training head, ``head.loss(feats,
-            data_samples) -> dict``. Required for training only.
+        head (dict, optional): Training head: ``head.loss(feats,
+            data_samples) -> dict`` with ``feats`` the dict of the names
+            it declares in ``required_features`` (:meth:`extract`); it may
+            declare ``label_features`` (what the label pipeline extracts)
+            and compute ``provided_features`` (``provide_feature``).
+            Required for training only.
         data_preprocessor (dict, optional): Defaults to
             :class:`~mmvireid.models.VIReIDDataPreprocessor` with ImageNet
             mean/std and BGR→RGB.
@@ -59,6 +65,9 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         self.head = MODELS.build(head) if head is not None else None
         self.test_cfg = dict(flip=True)
         self.test_cfg.update(test_cfg or {})
+        # the current pseudo-labels, by dataset index (set_pseudo_labels)
+        self._labels: Optional[torch.Tensor] = None
+        self._cross_labels: Optional[torch.Tensor] = None
 
     def extract_map(
             self,
@@ -116,6 +125,62 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         """Global feature of each image, shape ``(N, C)``."""
         return self.pool(self.extract_map(inputs, data_samples))
 
+    @property
+    def provided_features(self) -> Tuple[str, ...]:
+        """Every feature name :meth:`extract` computes: ``'global'``,
+        ``'map'`` and those the head provides (e.g. ``'parts'``)."""
+        return ('global', 'map') + tuple(
+            getattr(self.head, 'provided_features', ()))
+
+    @property
+    def label_features(self) -> Tuple[str, ...]:
+        """The features the label pipeline extracts of the training set:
+        those the head declares (``head.label_features``), at least
+        ``'global'``."""
+        names = tuple(getattr(self.head, 'label_features', ('global', )))
+        return names if 'global' in names else ('global', ) + names
+
+    def extract(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[VIReIDDataSample]] = None,
+        names: Sequence[str] = ('global', )
+    ) -> Dict[str, torch.Tensor]:
+        """The named features of a batch, as a dict.
+
+        One backbone pass gives ``'map'`` (the last backbone stage,
+        ``(N, C, H, W)``) and ``'global'`` (:meth:`pool` of it, ``(N, D)``);
+        any other name is computed by the head that provides it
+        (``head.provide_feature(name, feats)``, e.g. FGSAL's ``'parts'``
+        ``(N, P, C)``). Heads declare what they read
+        (``head.required_features``) and the label pipeline what it needs
+        (:attr:`label_features`), so both ask for the same names.
+
+        Args:
+            inputs (Tensor): Images, ``(N, 3, H, W)``.
+            data_samples (list[VIReIDDataSample], optional): Route each
+                image through its modality's stem.
+            names (Sequence[str]): The features wanted.
+
+        Returns:
+            dict[str, Tensor]: The features of ``names``.
+
+        Raises:
+            KeyError: A name nothing provides.
+        """
+        unknown = [n for n in names if n not in self.provided_features]
+        if unknown:
+            raise KeyError(f'{type(self).__name__}.extract: no feature '
+                           f'{unknown}; this model provides '
+                           f'{self.provided_features}')
+        feats = dict(map=self.extract_map(inputs, data_samples))
+        if 'global' in names:
+            feats['global'] = self.pool(feats['map'])
+        for name in names:
+            if name not in feats:
+                feats[name] = self.head.provide_feature(name, feats)
+        return {name: feats[name] for name in names}
+
     def forward(self,
                 inputs: torch.Tensor,
                 data_samples: Optional[List[VIReIDDataSample]] = None,
@@ -143,18 +208,37 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
              data_samples: List[VIReIDDataSample]) -> Dict[str, torch.Tensor]:
         """Training losses computed by the head.
 
-        A head with ``uses_feature_maps = True`` (e.g. SALCR's, whose part
-        branch attends over the map) also receives the last backbone stage
-        as ``feat_maps``.
+        The batch's data samples first receive their pseudo-labels
+        (``pseudo_label``, ``cross_label``, see :meth:`annotate`); the
+        head then gets the features it declares
+        (``head.required_features``, default ``('global',)``) as a dict:
+        ``head.loss(feats, data_samples)``.
         """
         if self.head is None:
             raise ValueError(f'{type(self).__name__} has no head: set '
                              'model.head in the config to train it')
-        feat_map = self.extract_map(inputs, data_samples)
-        feats = self.pool(feat_map)
-        if getattr(self.head, 'uses_feature_maps', False):
-            return self.head.loss(feats, data_samples, feat_maps=feat_map)
-        return self.head.loss(feats, data_samples)
+        self.annotate(data_samples)
+        names = tuple(getattr(self.head, 'required_features', ('global', )))
+        return self.head.loss(
+            self.extract(inputs, data_samples, names), data_samples)
+
+    def annotate(self, data_samples: List[VIReIDDataSample]) -> None:
+        """Write the current pseudo-labels into a batch's data samples.
+
+        Each sample gets ``pseudo_label`` (its cluster, ``-1`` for an
+        outlier) and ``cross_label`` (its associated cluster of the other
+        modality, :meth:`PseudoLabels.merged_cross_labels`; ``-1`` before
+        an association), looked up by ``sample_idx``. Before any
+        pseudo-labels it does nothing (the heads then say so).
+
+        Raises:
+            ValueError: A sample's ``sample_idx`` is missing or outside the
+                pseudo-labelled training set.
+        """
+        if self._labels is None:
+            return
+        write_labels(data_samples, self._labels, self._cross_labels,
+                     type(self).__name__)
 
     def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
         """Hand new pseudo-labels to every sub-module that takes them.
@@ -163,36 +247,73 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         PseudoLabelConsumer` (heads, prompt learners...) receives the same
         object once, in module order; none forwards it further.
         """
+        pl = pseudo_labels
+        self._labels, self._cross_labels = pl.label_table()
         for module in self.modules():
             if module is not self and isinstance(module, PseudoLabelConsumer):
-                module.set_pseudo_labels(pseudo_labels)
+                module.set_pseudo_labels(pl)
+
+    def switch_stage(self, stage: str) -> List[str]:
+        """Enter training stage ``stage``: every
+        :class:`~mmvireid.models.utils.ScheduleAware` sub-module's
+        ``switch_stage``, in module order (called by the stage hook).
+
+        Returns:
+            list[str]: The names of the sub-modules that changed.
+        """
+        changed = []
+        for name, module in self.named_modules():
+            if module is not self and isinstance(module, ScheduleAware):
+                if module.switch_stage(stage):
+                    changed.append(name)
+        return changed
+
+    def set_progress(self, epoch: int, max_epochs: int) -> None:
+        """Training is at ``epoch`` of ``max_epochs``: every
+        :class:`~mmvireid.models.utils.ScheduleAware` sub-module's
+        ``set_progress`` (called by the stage hook before every epoch)."""
+        for module in self.modules():
+            if module is not self and isinstance(module, ScheduleAware):
+                module.set_progress(epoch, max_epochs)
 
     def predict(
         self,
         inputs: torch.Tensor,
-        data_samples: Optional[List[VIReIDDataSample]] = None
+        data_samples: Optional[List[VIReIDDataSample]] = None,
+        features: Sequence[str] = ('global', )
     ) -> List[VIReIDDataSample]:
-        """Attach the (flip-averaged) retrieval feature to each sample.
+        """Attach the (flip-averaged) features to each sample.
 
-        With ``test_cfg['part_features']`` (set by ``ClusteringHook`` when
-        the memories need them) and a head with ``part_features``, each
-        sample also gets ``pred_part_feature`` ``(P, C)``, flip-averaged
-        too (the stripes are horizontal, so a mirror keeps them).
+        ``'global'`` becomes the retrieval feature ``pred_feature``; any
+        other name of ``features`` (e.g. ``'parts'`` for the label
+        pipeline, :meth:`extract_step`) becomes ``pred_<name>_feature``.
+        With ``test_cfg=dict(flip=True)`` (default) every feature is the
+        mean of the image's and its horizontal mirror's (part stripes are
+        horizontal, so a mirror keeps them).
         """
-        with_parts = bool(self.test_cfg.get('part_features')) and hasattr(
-            self.head, 'part_features')
         views = [inputs, inputs.flip(3)] if self.test_cfg['flip'] else [inputs]
-        feats, parts = 0, 0
+        total: Dict[str, torch.Tensor] = {}
         for view in views:
-            feat_map = self.extract_map(view, data_samples)
-            feats = feats + self.pool(feat_map)
-            if with_parts:
-                parts = parts + self.head.part_features(feat_map)
-        feats = feats / len(views)
+            for name, value in self.extract(view, data_samples,
+                                            features).items():
+                total[name] = total[name] + value if name in total else value
         if data_samples is None:
-            data_samples = [VIReIDDataSample() for _ in range(len(feats))]
-        for i, (sample, feat) in enumerate(zip(data_samples, feats)):
-            sample.set_field(feat, 'pred_feature')
-            if with_parts:
-                sample.set_field(parts[i] / len(views), 'pred_part_feature')
+            data_samples = [VIReIDDataSample() for _ in range(len(inputs))]
+        for name, value in total.items():
+            field = 'pred_feature' if name == 'global' else \
+                f'pred_{name}_feature'
+            value = value / len(views)
+            for sample, row in zip(data_samples, value):
+                sample.set_field(row, field)
         return data_samples
+
+    @torch.no_grad()
+    def extract_step(
+        self,
+        data: Union[dict, tuple, list],
+        features: Sequence[str] = ('global', )
+    ) -> List[VIReIDDataSample]:
+        """:meth:`test_step` with the named features (see :meth:`predict`):
+        the label pipeline's extraction of :attr:`label_features`."""
+        data = self.data_preprocessor(data, False)
+        return self.predict(data['inputs'], data.get('data_samples'), features)

@@ -6,7 +6,7 @@ pseudo-labels it receives (:class:`~mmvireid.structures.PseudoLabels`
 never by name.
 """
 from collections import defaultdict
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -86,31 +86,38 @@ def pair_rows(data_samples: Sequence[VIReIDDataSample],
     ``modalities`` names the two modalities (a head passes the
     ``modalities`` of its pseudo-labels): the first one is the modality
     whose samples have a channel-augmented view 1 (``'visible'`` in
-    practice), the second the other one (``'infrared'``).
-
-    In a batch of :class:`~mmvireid.datasets.CrossModalClusterSampler`
-    with ``mode='paired'``, position ``j`` of the first modality's half and
-    position ``j`` of the second's share a pseudo-identity. After
+    practice), the second the other one (``'infrared'``). After
     :class:`~mmvireid.models.VIReIDDataPreprocessor` the rows are view 0 of
     every sample in batch order, then view 1 of the samples that have one
-    (metainfo ``view``; a sample without it is view 0).
+    (metainfo ``view``; a sample without it is view 0); every view of a
+    sample carries the sample's metainfo.
 
-    The ``i``-th view-0 row of the first modality (in row order) is paired
-    with the ``i``-th view-0 row of the second and with the view-1 row
-    (channel-augmented view) of the same first-modality sample. Views are
-    matched by ``sample_idx`` and, when a sample is drawn twice (clusters
-    smaller than the number of instances are sampled with replacement), by
+    **By id** (when any row has metainfo ``pair_id``, as every row of a
+    :class:`~mmvireid.datasets.CrossModalClusterSampler` batch has): pair
+    ``p`` is the first modality's view-0 row with ``pair_id == p``, its
+    view-1 row of the same ``pair_id`` (the channel-augmented view; ``-1``
+    when there is none) and the second modality's view-0 row with that
+    ``pair_id``, in increasing ``pair_id`` order. ``pair_id == -1`` (an
+    ``'intra'`` batch) and rows without ``pair_id`` are in no pair, nor
+    are pair ids present in one modality only; first-modality views beyond
+    1 and second-modality views other than 0 are ignored. For a
+    ``'paired'`` batch this gives the positional pairs below, samples drawn
+    twice included (each draw has its own ``pair_id``).
+
+    **By position** (no row has ``pair_id``: hand-made batches, data
+    samples of older pipelines): the ``i``-th view-0 row of the first
+    modality (in row order) is paired with the ``i``-th view-0 row of the
+    second and with the view-1 row of the same first-modality sample,
+    matched by ``sample_idx`` and, for a sample drawn twice, by
     occurrence: the ``n``-th view-1 row of a sample belongs to its ``n``-th
-    view-0 row, the order in which the preprocessor writes them. Rows of
-    the second modality of other views and first-modality views beyond 1
-    are ignored.
-
-    If the two counts differ, the first ``min(n_first, n_second)`` of each
-    are paired and the rest are left out.
+    view-0 row, the order in which the preprocessor writes them. If the
+    two counts differ, the first ``min(n_first, n_second)`` of each are
+    paired and the rest are left out.
 
     Args:
         data_samples (Sequence[VIReIDDataSample]): One per batch row, with
-            metainfo ``sample_idx``, ``modality`` and optionally ``view``.
+            metainfo ``sample_idx``, ``modality`` and optionally ``view``,
+            ``pair_id`` and ``group_id``.
         modalities (Sequence[str]): The two modality names, the one with
             view-1 rows first.
 
@@ -120,15 +127,17 @@ def pair_rows(data_samples: Sequence[VIReIDDataSample],
         the second modality's row of each pair.
 
     Raises:
-        ValueError: ``modalities`` is not two names, a sample lacks
+        ValueError: ``modalities`` is not two names, a row lacks
             ``sample_idx`` / ``modality``, has a modality not in
-            ``modalities`` or a negative view, or a view-1 row has no
-            view-0 row of the same sample.
+            ``modalities``, a negative view or a ``pair_id`` below -1, a
+            view-1 row has no view-0 row of the same sample (by position)
+            or ``pair_id`` (by id), or the ids are inconsistent: two rows of
+            one modality and view with one ``pair_id``, a view-1 row of
+            another ``sample_idx`` than its view-0 row, or the two members
+            of a pair with different ``group_id``.
     """
     first, second = check_two_modalities(modalities, 'pair_rows')
-    plain: List[int] = []
-    other: List[int] = []
-    augmented = defaultdict(list)
+    rows = []
     for row, sample in enumerate(data_samples):
         for key in ('sample_idx', 'modality'):
             if key not in sample:
@@ -137,18 +146,85 @@ def pair_rows(data_samples: Sequence[VIReIDDataSample],
         view = int(sample.metainfo.get('view', 0))
         if view < 0:
             raise ValueError(f'pair_rows: row {row} has view {view} < 0')
-        if sample.modality == first:
-            if view == 0:
-                plain.append(row)
-            elif view == 1:
-                augmented[int(sample.sample_idx)].append(row)
-        elif sample.modality == second:
-            if view == 0:
-                other.append(row)
-        else:
+        if sample.modality not in (first, second):
             raise ValueError(f'pair_rows: row {row} has modality '
                              f'{sample.modality!r}; expected {first!r} or '
                              f'{second!r}')
+        rows.append((sample.modality == first, view))
+    if any('pair_id' in sample for sample in data_samples):
+        return _pairs_by_id(data_samples, rows, first, second)
+    return _pairs_by_position(data_samples, rows)
+
+
+def _pairs_by_id(data_samples: Sequence[VIReIDDataSample],
+                 rows: List[Tuple[bool, int]], first: str,
+                 second: str) -> torch.Tensor:
+    """:func:`pair_rows` of rows carrying ``pair_id``."""
+    # pair_id -> row: first modality's view 0, its view 1, second's view 0
+    tables: Tuple[Dict[int, int], ...] = ({}, {}, {})
+    for row, (is_first, view) in enumerate(rows):
+        meta = data_samples[row].metainfo
+        if 'pair_id' not in meta:
+            continue
+        pair = int(meta['pair_id'])
+        if pair < -1:
+            raise ValueError(f'pair_rows: row {row} has pair_id {pair} '
+                             '(-1 for no pair, else >= 0)')
+        if pair == -1 or view > int(is_first):
+            continue
+        column = view if is_first else 2
+        table = tables[column]
+        if pair in table:
+            modality = first if is_first else second
+            raise ValueError(
+                f'pair_rows: rows {table[pair]} and {row} are both view-'
+                f'{view} {modality!r} rows of pair_id {pair} (one row per '
+                'modality and view of a pair)')
+        table[pair] = row
+    plain, augmented, other = tables
+    for pair, row in augmented.items():
+        if pair not in plain:
+            raise ValueError(
+                f'pair_rows: row {row} is a channel-augmented (view 1) '
+                f'{first!r} row of pair_id {pair}, which has no plain '
+                f'(view 0) {first!r} row')
+        _same_meta(data_samples, plain[pair], row, 'sample_idx', pair)
+    pairs = sorted(plain.keys() & other.keys())
+    for pair in pairs:
+        _same_meta(data_samples, plain[pair], other[pair], 'group_id', pair)
+    if not pairs:
+        return torch.zeros(0, 3, dtype=torch.long)
+    return torch.tensor([[plain[p], augmented.get(p, -1), other[p]]
+                         for p in pairs],
+                        dtype=torch.long)
+
+
+def _same_meta(data_samples: Sequence[VIReIDDataSample], row: int,
+               partner: int, key: str, pair: int) -> None:
+    """Raise unless two rows of ``pair`` agree on metainfo ``key`` (when
+    both have it)."""
+    a, b = data_samples[row].metainfo, data_samples[partner].metainfo
+    if key in a and key in b and int(a[key]) != int(b[key]):
+        raise ValueError(
+            f'pair_rows: rows {row} and {partner} of pair_id {pair} have '
+            f'{key} {int(a[key])} and {int(b[key])}; the members of a pair '
+            f'share their {key}')
+
+
+def _pairs_by_position(data_samples: Sequence[VIReIDDataSample],
+                       rows: List[Tuple[bool, int]]) -> torch.Tensor:
+    """:func:`pair_rows` of rows without ``pair_id``."""
+    plain: List[int] = []
+    other: List[int] = []
+    augmented = defaultdict(list)
+    for row, (is_first, view) in enumerate(rows):
+        if is_first:
+            if view == 0:
+                plain.append(row)
+            elif view == 1:
+                augmented[int(data_samples[row].sample_idx)].append(row)
+        elif view == 0:
+            other.append(row)
     # view-1 rows of each sample, consumed in order by its view-0 rows
     taken = defaultdict(int)
     ca_rows = []

@@ -36,7 +36,8 @@ def momentum_update_(bank: torch.Tensor,
 
     Args:
         bank (Tensor): Memory, modified in place.
-        index (Tensor): ``(B,)`` entries to update.
+        index (Tensor): ``(B,)`` entries to update, on any device (the
+            host for labels of data samples: no synchronisation then).
         features (Tensor): ``(B, *bank.movedim(dim, 0).shape[1:])``.
         momentum (float): Weight of the OLD entry.
         dim (int): Dimension of ``bank`` indexed by ``index``.
@@ -44,11 +45,14 @@ def momentum_update_(bank: torch.Tensor,
     if not index.numel():
         return
     view = bank.movedim(dim, 0)
-    index = index.to(bank.device)
     features = F.normalize(features.detach(), dim=-1).to(bank)
+    # the rounds are planned on the index's device: a host index (labels of
+    # the data samples) needs no device synchronisation
     rank = occurrence_rank(index)
     for r in range(int(rank.max()) + 1):
-        sel = rank == r
-        idx = index[sel]
+        rows = torch.nonzero(rank == r).flatten()
+        idx = index.index_select(0, rows).to(bank.device)
         view[idx] = F.normalize(
-            momentum * view[idx] + (1 - momentum) * features[sel], dim=-1)
+            momentum * view[idx] +
+            (1 - momentum) * features.index_select(0, rows.to(bank.device)),
+            dim=-1)

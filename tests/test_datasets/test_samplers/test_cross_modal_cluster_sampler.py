@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
+from mmvireid.datasets import DrawnIndex, drawn_ids
 from mmvireid.registry import DATA_SAMPLERS
 from mmvireid.structures.pseudo_labels import PseudoLabels, pair_key
 from mmvireid.utils import register_all_modules
@@ -339,3 +341,81 @@ def test_draws_replay_the_two_modality_algorithm():
                     halves[1].append(parts[0])
         expected += np.concatenate(halves[0] + halves[1]).tolist()
     assert list(sampler) == expected
+
+
+def ids_of(draws):
+    """``(indices, group ids, pair ids)`` arrays of the drawn indices."""
+    assert all(type(i) is DrawnIndex for i in draws)
+    return (np.array([int(i)
+                      for i in draws]), np.array([i.group_id for i in draws]),
+            np.array([i.pair_id for i in draws]))
+
+
+def test_intra_draws_carry_block_ids():
+    sampler = build()
+    infrared, labels, _ = toy_labels()
+    sampler.set_pseudo_labels(toy_pl())
+    indices, groups, pairs = ids_of(list(sampler))
+    # 2 modalities x P=2 blocks of K=3, numbered in batch order
+    assert groups.reshape(
+        5, 12).tolist() == [[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]] * 5
+    assert (pairs == -1).all()
+    # a block id names one cluster of one modality
+    for batch, ids in zip(indices.reshape(5, 12), groups.reshape(5, 12)):
+        for g in range(4):
+            members = batch[ids == g]
+            assert len(set(labels[members])) == 1
+            assert len(set(infrared[members])) == 1
+
+
+def test_paired_draws_carry_pair_ids():
+    sampler = build(mode='paired', num_clusters=4, num_instances=3)
+    infrared, labels, cross = toy_labels()
+    sampler.set_pseudo_labels(toy_pl(associated=True))
+    indices, groups, pairs = ids_of(list(sampler))
+    size = sampler.batch_size
+    assert size == 24
+    for batch, g, p in zip(
+            indices.reshape(5, size), groups.reshape(5, size),
+            pairs.reshape(5, size)):
+        # each half: pair ids 0..11 in order, groups 0..3 of K=3
+        assert p.tolist() == list(range(12)) * 2
+        assert g.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] * 2
+        vis, ir = batch[:12], batch[12:]
+        assert not infrared[vis].any() and infrared[ir].all()
+        # the pair ids pair an image with one of its pseudo-identity:
+        # groups 0-1 anchored in visible clusters, 2-3 in infrared ones
+        for j in range(12):
+            v, r = vis[p[:12] == j][0], ir[p[12:] == j][0]
+            if g[j] < 2:
+                assert labels[v] == cross[r] >= 0
+            else:
+                assert labels[r] == cross[v] >= 0
+    # the toy clusters have 2 or 3 members for K=3: some slots repeat an
+    # image, with their own pair ids
+    assert len(set(indices[:12].tolist())) < 12
+
+
+class IdDataset(ToyDataset):
+    """Returns what a DataLoader worker received for each index."""
+
+    def __getitem__(self, idx):
+        return dict(index=int(idx), type=type(idx).__name__, **drawn_ids(idx))
+
+
+def test_ids_reach_dataloader_workers():
+    dataset = IdDataset()
+    sampler = build(dataset, mode='paired')
+    sampler.set_pseudo_labels(toy_pl(associated=True))
+    loader = DataLoader(
+        dataset,
+        batch_size=sampler.batch_size,
+        sampler=sampler,
+        num_workers=2,
+        collate_fn=list)
+    got = [item for batch in loader for item in batch]
+    expected = list(sampler)
+    assert [g['index'] for g in got] == expected
+    assert {g['type'] for g in got} == {'DrawnIndex'}
+    assert [(g['group_id'], g['pair_id'])
+            for g in got] == [(i.group_id, i.pair_id) for i in expected]

@@ -46,3 +46,29 @@ def test_pack_rejects_bad_modality():
             camid=1,
             modality='augmented'))
     assert out['data_samples'].modality == 'augmented'
+
+
+def test_pack_writes_the_batch_ids():
+    results = dict(
+        img=np.zeros((2, 2, 3), np.uint8),
+        pid=1,
+        camid=1,
+        modality='visible',
+        sample_idx=4)
+    pack = TRANSFORMS.build(dict(type='PackVIReIDInputs'))
+    # a plain index: no ids
+    sample = pack(dict(results))['data_samples']
+    assert 'group_id' not in sample and 'pair_id' not in sample
+    # ids of a drawn index, as ints, even with meta_keys that omit them
+    for meta_keys in (None, ('img_path', )):
+        cfg = dict(type='PackVIReIDInputs')
+        if meta_keys is not None:
+            cfg['meta_keys'] = meta_keys
+        out = TRANSFORMS.build(cfg)(
+            dict(results, group_id=np.int64(3), pair_id=-1))
+        meta = out['data_samples'].metainfo
+        assert meta['group_id'] == 3 and meta['pair_id'] == -1
+        assert type(meta['group_id']) is int
+    # several views (mmpretrain.MultiView): one data sample, the ids once
+    out = pack(dict(results, img=[results['img']] * 2, group_id=0, pair_id=6))
+    assert len(out['inputs']) == 2 and out['data_samples'].pair_id == 6

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from mmvireid.models.utils import write_labels
 from mmvireid.registry import MODELS
 from mmvireid.structures import PseudoLabels, VIReIDDataSample, pair_key
 from mmvireid.utils import register_all_modules
@@ -39,6 +40,12 @@ def associated(pl, cross=(1, 1, 0, 0, 0, 0, 1, -1)):
         })
 
 
+def labelled(batch, pl):
+    """The batch with the labels the model writes (ReIDer.annotate)."""
+    write_labels(batch, *pl.label_table())
+    return batch
+
+
 def build(**kwargs):
     cfg = dict(type='DualMemoryContrastHead', feat_dim=4)
     cfg.update(kwargs)
@@ -47,17 +54,20 @@ def build(**kwargs):
 
 def test_intra_then_cross_terms():
     torch.manual_seed(0)
-    head = build(temperature=1.0, cross_modal=True)
+    head = build(memory=dict(temperature=1.0), cross_modal=True)
+    assert head.memories[0].temperature == 1.0
+    assert head.memories[0].feat_dim == 4
     with pytest.raises(ValueError, match='ClusteringHook'):
-        head.loss(torch.randn(2, 4), samples([0, 4], [False, True]))
+        head.loss({'global': None}, samples([0, 4], [False, True]))
     pl = clusters()
     head.set_pseudo_labels(pl)
     assert head.modalities == MODALITIES
     assert [m.num_clusters for m in head.memories] == [2, 2]
-    assert (head.cross_labels == -1).all()
     batch = samples([0, 2, 4, 7], [False, False, True, True])
     feats = torch.randn(4, 4, requires_grad=True)
-    losses = head.loss(feats, batch)
+    with pytest.raises(ValueError, match="data sample 0 .* 'pseudo_label'"):
+        head.loss({'global': feats}, batch)
+    losses = head.loss({'global': feats}, labelled(batch, pl))
     assert list(losses) == [
         'loss_visible', 'loss_cross_visible', 'loss_infrared',
         'loss_cross_infrared'
@@ -65,10 +75,11 @@ def test_intra_then_cross_terms():
     # no association yet: cross terms are zero
     assert losses['loss_cross_visible'].item() == 0
     assert losses['loss_visible'].item() > 0
-    head.set_pseudo_labels(associated(pl))
-    assert head.cross_labels.tolist() == [1, 1, 0, 0, 0, 0, 1, -1]
+    pl = associated(pl)
+    head.set_pseudo_labels(pl)
+    assert [s.cross_label for s in labelled(batch, pl)] == [1, 0, 0, -1]
     before = head.memories[1].prototypes.clone()
-    losses = head.loss(feats, batch)
+    losses = head.loss({'global': feats}, batch)
     assert losses['loss_cross_visible'].item() > 0
     # the second memory moved towards its batch features (incl. those of
     # the first modality through their cross labels)
@@ -76,6 +87,21 @@ def test_intra_then_cross_terms():
     sum(losses.values()).backward()
     # the outlier (index 7) contributes no gradient
     assert feats.grad[3].abs().sum() == 0
+
+
+def test_loss_config_weights_every_term():
+    torch.manual_seed(0)
+    pl = associated(clusters())
+    feats = torch.randn(4, 4)
+    batch = samples([0, 2, 4, 6], [False, False, True, True])
+    got = []
+    for weight in (1.0, 2.5):
+        torch.manual_seed(1)
+        head = build(cross_modal=True, loss=dict(loss_weight=weight))
+        head.set_pseudo_labels(pl)
+        got.append(head.loss({'global': feats}, labelled(batch, pl)))
+    for key, value in got[0].items():
+        torch.testing.assert_close(got[1][key], 2.5 * value)
 
 
 def test_modalities_are_data():
@@ -89,13 +115,14 @@ def test_modalities_are_data():
     torch.testing.assert_close(
         head.memories[0].prototypes[0],
         torch.nn.functional.normalize(pl.features[:2].sum(0), dim=0))
-    losses = head.loss(
-        torch.randn(2, 4), samples([0, 4], [False, True], names))
+    losses = head.loss({'global': torch.randn(2, 4)},
+                       labelled(samples([0, 4], [False, True], names), pl))
     assert list(losses) == [
         'loss_rgb', 'loss_cross_rgb', 'loss_thermal', 'loss_cross_thermal'
     ]
     with pytest.raises(ValueError, match="modality 'visible'"):
-        head.loss(torch.randn(1, 4), samples([0], [False]))
+        head.loss({'global': torch.randn(1, 4)},
+                  labelled(samples([0], [False]), pl))
 
 
 def test_two_modalities_only():
@@ -109,18 +136,16 @@ def test_two_modalities_only():
         build().set_pseudo_labels(three)
 
 
-def test_labels_and_memories_are_checkpointed():
+def test_memories_are_checkpointed_labels_are_not():
+    """The head keeps no label copy (labels come with the batch); its
+    memories are saved and a restored run keeps them."""
     torch.manual_seed(0)
     head = build()
     head.set_pseudo_labels(clusters())
     state = head.state_dict()
-    assert set(state) == {
-        'labels', 'cross_labels', 'memories.0.prototypes',
-        'memories.1.prototypes'
-    }
+    assert set(state) == {'memories.0.prototypes', 'memories.1.prototypes'}
     fresh = build()
     fresh.load_state_dict(state)
-    assert torch.equal(fresh.labels, head.labels)
     assert torch.equal(fresh.memories[1].prototypes,
                        head.memories[1].prototypes)
     # labels restored without features (a resume that did not re-extract):
@@ -131,7 +156,6 @@ def test_labels_and_memories_are_checkpointed():
     fresh.set_pseudo_labels(restored)
     assert torch.equal(fresh.memories[0].prototypes,
                        head.memories[0].prototypes)
-    assert fresh.cross_labels.tolist() == [1, 1, 0, 0, 0, 0, 1, -1]
 
 
 def test_three_modalities_one_memory_each():
@@ -155,7 +179,10 @@ def test_three_modalities_one_memory_each():
         VIReIDDataSample(metainfo=dict(sample_idx=i)).set_identity(
             0, 1, names[i // 3]) for i in range(9)
     ]
-    losses = head.loss(torch.randn(9, 4, requires_grad=True), samples)
+    write_labels(samples, torch.tensor([0, 1, 0, 0, 0, 1, 1, 0, -1]),
+                 torch.full((9, ), -1))
+    losses = head.loss({'global': torch.randn(9, 4, requires_grad=True)},
+                       samples)
     assert list(losses) == [f'loss_{m}' for m in names]
     assert all(v > 0 for v in losses.values())
     with pytest.raises(ValueError, match='two modalities'):

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmvireid.models.utils import write_labels
 from mmvireid.models.utils.stripe_attention import (sigmoid_part_queries,
                                                     stripe_masks)
 from mmvireid.registry import MODELS
@@ -42,6 +43,12 @@ def hand_attend(query, feat_map, p):
 def sample(idx, modality, view=0):
     return VIReIDDataSample(
         metainfo=dict(sample_idx=idx, view=view)).set_identity(0, 1, modality)
+
+
+def labelled(batch, pl):
+    """The batch with the labels the model writes (ReIDer.annotate)."""
+    write_labels(batch, *pl.label_table())
+    return batch
 
 
 def paired_batch():
@@ -128,7 +135,8 @@ def test_memories_reset_from_part_centroids():
     assert sorted(head.memories) == ['0_0', '0_1', '1_0', '1_1']
     head.set_pseudo_labels(pl)
     assert head.modalities == ('visible', 'infrared')
-    assert head.cross_labels.tolist() == [1, 0, 0, 1]
+    assert [s.cross_label
+            for s in labelled(paired_batch(), pl)] == [1, 0, 0, 1, 1, 0]
     parts = pl.part_features
     for query in (0, 1):
         for space, rows in ((0, [0, 1]), (1, [2, 3])):
@@ -157,10 +165,12 @@ def test_memories_reset_from_part_centroids():
 
 def test_loss_uses_all_nine_features_and_the_weight():
     torch.manual_seed(3)
-    head = build(temperature=0.5)
-    head.set_pseudo_labels(association())
+    head = build(memory=dict(temperature=0.5))
+    assert head.memory(1, 0).temperature == 0.5
+    pl = association()
+    head.set_pseudo_labels(pl)
     feat_maps = torch.randn(6, 2, 4, 3, requires_grad=True)
-    batch = paired_batch()
+    batch = labelled(paired_batch(), pl)
     pairs = torch.tensor([[0, 4, 2], [1, 5, 3]])
     lab_v, cross_v = torch.tensor([0, 1]), torch.tensor([1, 0])
     lab_r, cross_r = torch.tensor([0, 1]), torch.tensor([0, 1])
@@ -179,19 +189,20 @@ def test_loss_uses_all_nine_features_and_the_weight():
     f_r = torch.stack([feature(*c) for c in ir])
     y_v = torch.tensor([c[0] for c in vis])
     y_r = torch.tensor([c[0] for c in ir])
-    expected_v = head.memory(0, 0).loss(f_v, lab_v[y_v]) + \
-        head.memory(0, 1).loss(f_v, cross_v[y_v])
-    expected_r = head.memory(1, 0).loss(f_r, cross_r[y_r]) \
-        + head.memory(1, 1).loss(f_r, lab_r[y_r])
+    loss = head.loss_fn
+    expected_v = loss(f_v, lab_v[y_v], head.memory(0, 0)) + \
+        loss(f_v, cross_v[y_v], head.memory(0, 1))
+    expected_r = loss(f_r, cross_r[y_r], head.memory(1, 0)) \
+        + loss(f_r, lab_r[y_r], head.memory(1, 1))
     weighted = copy.deepcopy(head)
-    weighted.loss_weight = 2.5
+    weighted.loss_fn.loss_weight = 2.5
     before = head.memory(0, 0).prototypes.clone()
-    losses = head.loss(feat_maps, batch)
+    losses = head.loss({'map': feat_maps}, batch)
     torch.testing.assert_close(losses['loss_visible'], expected_v)
     torch.testing.assert_close(losses['loss_infrared'], expected_r)
     # the memories moved after the loss
     assert not torch.equal(before, head.memory(0, 0).prototypes)
-    w_losses = weighted.loss(feat_maps, batch)
+    w_losses = weighted.loss({'map': feat_maps}, batch)
     torch.testing.assert_close(w_losses['loss_visible'],
                                2.5 * expected_v.detach())
     torch.testing.assert_close(w_losses['loss_infrared'],
@@ -206,11 +217,13 @@ def test_loss_uses_all_nine_features_and_the_weight():
 def test_no_association_or_pair_gives_zero():
     torch.manual_seed(4)
     head = build(with_bn=True)
-    head.set_pseudo_labels(clustering(association()))
+    pl = clustering(association())
+    head.set_pseudo_labels(pl)
     feat_maps = torch.randn(6, 2, 4, 3, requires_grad=True)
-    losses = head.loss(feat_maps, paired_batch())
+    losses = head.loss({'map': feat_maps}, labelled(paired_batch(), pl))
     assert all(v.item() == 0 for v in losses.values())
-    losses = head.loss(feat_maps, paired_batch()[:2])  # visible only
+    # visible only
+    losses = head.loss({'map': feat_maps}, labelled(paired_batch()[:2], pl))
     assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
 
@@ -229,8 +242,8 @@ def test_reset_parameters_and_checkpoint():
     assert not head.bn.bias.requires_grad
     head.set_pseudo_labels(association())
     fresh = build(with_bn=True)
+    assert not any('label' in key for key in head.state_dict())
     fresh.load_state_dict(head.state_dict())
-    assert torch.equal(fresh.cross_labels, head.cross_labels)
     assert fresh.memory(1, 0).num_clusters == 2
     # labels restored without features: the loaded memories are kept
     restored = PseudoLabels.from_state_dict(association().state_dict())
@@ -245,14 +258,34 @@ def test_modalities_are_data_and_labels_required():
     head = build()
     feat_maps = torch.randn(6, 2, 4, 3)
     with pytest.raises(ValueError, match='no pseudo-labels'):
-        head.loss(feat_maps, paired_batch())
-    head.set_pseudo_labels(association(modalities=('rgb', 'thermal')))
+        head.loss({'map': feat_maps}, paired_batch())
+    pl = association(modalities=('rgb', 'thermal'))
+    head.set_pseudo_labels(pl)
     names = dict(visible='rgb', infrared='thermal')
     batch = paired_batch()
     for s in batch:
         s.set_metainfo(dict(modality=names[s.modality]))
-    losses = head.loss(feat_maps, batch)
+    with pytest.raises(ValueError, match="no 'pseudo_label'"):
+        head.loss({'map': feat_maps}, batch)
+    losses = head.loss({'map': feat_maps}, labelled(batch, pl))
     assert list(losses) == ['loss_rgb', 'loss_thermal']
     assert losses['loss_rgb'] > 0
     with pytest.raises(ValueError, match="modality 'visible'"):
-        head.loss(feat_maps, paired_batch())
+        head.loss({'map': feat_maps}, paired_batch())
+
+
+def test_switch_stage_reinitialises_at_its_stages_only():
+    torch.manual_seed(8)
+    head = build(with_bn=True, reset_stages=('cross', ))
+    before = head.part_prototypes.detach().clone()
+    head.switch_stage('intra')
+    assert torch.equal(head.part_prototypes, before)
+    head.bn.running_mean.fill_(2.)
+    head.switch_stage('cross')
+    assert not torch.equal(head.part_prototypes, before)
+    assert head.bn.running_mean.abs().sum() == 0
+    assert head.provided_features == ('parts', )
+    feat_map = torch.randn(2, 2, 4, 3)
+    torch.testing.assert_close(
+        head.provide_feature('parts', {'map': feat_map}),
+        head.part_features(feat_map))

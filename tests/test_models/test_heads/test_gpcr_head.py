@@ -60,11 +60,14 @@ def test_global_positives_are_the_cross_modality_intersection():
 
 
 def test_global_loss_skips_empty_rows_and_an_empty_memory():
-    head = build(loss_weight=0.5)
+    head = build(loss=dict(loss_weight=0.5))
     head.memories[0].reset(torch.eye(6))  # no infrared instance at all
     batch, feats = global_batch()
     feats.requires_grad_(True)
-    losses = head.loss(feats, batch, pair_rows(batch, MODALITIES))
+    losses = head.loss({
+        'global': feats,
+        'pairs': pair_rows(batch, MODALITIES)
+    }, batch)
     assert set(losses) == {'loss_global'}
     logp = torch.log_softmax(F.normalize(feats, dim=1), 1)
     # pair 0 (v0, a0, r0) -> {1}; pair 1 (v1, r1) -> {4}; pair 2 empty
@@ -82,7 +85,10 @@ def test_no_positive_at_all_is_a_finite_zero():
     head.memories[0].reset(torch.eye(6))
     batch = [sample(0, 'visible'), sample(1, 'infrared')]
     feats = torch.stack([indicator(0), indicator(5)]).requires_grad_(True)
-    losses = head.loss(feats, batch, pair_rows(batch, MODALITIES))
+    losses = head.loss({
+        'global': feats,
+        'pairs': pair_rows(batch, MODALITIES)
+    }, batch)
     assert losses['loss_global'].item() == 0
     losses['loss_global'].backward()
     assert torch.equal(feats.grad, torch.zeros_like(feats))
@@ -132,7 +138,7 @@ def test_part_positives_are_the_mutual_correction():
 
 
 def test_part_loss_value():
-    head = build(k=3, num_parts=1, loss_weight=0.5)
+    head = build(k=3, num_parts=1, loss=dict(loss_weight=0.5))
     aligned, _, _ = part_inputs()
     head.memories[0].reset(torch.eye(6), part_features=torch.eye(6)[:, None])
     batch = [
@@ -152,7 +158,11 @@ def test_part_loss_value():
     ])
     aligned.requires_grad_(True)
     losses = head.loss(
-        feats, batch, pair_rows(batch, MODALITIES), part_feats=aligned)
+        {
+            'global': feats,
+            'pairs': pair_rows(batch, MODALITIES),
+            'aligned_parts': aligned
+        }, batch)
     logp = torch.log_softmax(F.normalize(aligned, dim=-1), -1)
     terms = []
     for q in range(3):
@@ -187,7 +197,7 @@ def pseudo_labels(modalities=MODALITIES, associated=True):
 
 
 def test_memories_follow_the_associations():
-    head = build(num_parts=2, part_dim=3, momentum_update=True)
+    head = build(num_parts=2, part_dim=3, memory=dict(momentum_update=True))
     pl = pseudo_labels()
     head.set_pseudo_labels(pl)
     assert head.modalities == MODALITIES
@@ -200,7 +210,11 @@ def test_memories_follow_the_associations():
     batch = [sample(4, 'visible'), sample(2, 'infrared')]
     before = head.memories[0].features.clone()
     part_feats = torch.randn(3, 3, 1, 2, 3)
-    losses = head.loss(torch.randn(2, 6), batch, part_feats=part_feats)
+    losses = head.loss(
+        {
+            'global': torch.randn(2, 6),
+            'aligned_parts': part_feats
+        }, batch)
     assert all(torch.isfinite(v) for v in losses.values())
     assert torch.equal(before[0], head.memories[0].features[0])
     assert not torch.equal(before[1], head.memories[0].features[1])
@@ -226,15 +240,15 @@ def test_modalities_are_data_and_labels_required():
     head = build()
     batch = [sample(0, 'visible'), sample(2, 'infrared')]
     with pytest.raises(ValueError, match='no pseudo-labels'):
-        head.loss(torch.randn(2, 6), batch)
+        head.loss({'global': torch.randn(2, 6)}, batch)
     names = ('rgb', 'thermal')
     head.set_pseudo_labels(pseudo_labels(names))
     assert head.memories[1].indices.tolist() == [2, 3]
     with pytest.raises(ValueError, match="modality 'visible'"):
-        head.loss(torch.randn(2, 6), batch)
+        head.loss({'global': torch.randn(2, 6)}, batch)
     for s, name in zip(batch, names):
         s.set_metainfo(dict(modality=name))
-    losses = head.loss(torch.randn(2, 6), batch)
+    losses = head.loss({'global': torch.randn(2, 6)}, batch)
     assert set(losses) == {'loss_global'}
     with pytest.raises(ValueError, match='two-modality head'):
         head.set_pseudo_labels(

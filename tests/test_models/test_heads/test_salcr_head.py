@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmvireid.models.utils import write_labels
 from mmvireid.registry import MODELS
 from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
                                  VIReIDDataSample, pair_key)
@@ -66,6 +67,20 @@ def hand_over(head, pl):
     return consumers
 
 
+def feed(feats, maps=None):
+    """The features the model extracts for the head."""
+    out = {'global': feats}
+    if maps is not None:
+        out['map'] = maps
+    return out
+
+
+def labelled(samples, pl):
+    """The batch with the labels the model writes (ReIDer.annotate)."""
+    write_labels(samples, *pl.label_table())
+    return samples
+
+
 def sample(idx, modality, view=0):
     return VIReIDDataSample(
         metainfo=dict(sample_idx=idx, view=view)).set_identity(0, 1, modality)
@@ -86,13 +101,16 @@ def inputs(n=6):
 def test_only_dagl_before_association():
     torch.manual_seed(0)
     head = build()
-    assert head.uses_feature_maps
-    consumers = hand_over(head, clustering(result()))
+    assert head.required_features == ('global', 'map')
+    assert head.label_features == ('global', 'parts')
+    assert build(part=False, instance=False).label_features == ('global', )
+    pl = clustering(result())
+    consumers = hand_over(head, pl)
     assert consumers == [
         head, head.global_head, head.part_head, head.instance_head
     ]
     feats, maps = inputs()
-    losses = head.loss(feats, batch(), maps)
+    losses = head.loss(feed(feats, maps), labelled(batch(), pl))
     assert set(losses) == DAGL_KEYS
     assert not head.has_associations
 
@@ -104,7 +122,7 @@ def test_all_terms_after_association():
     hand_over(head, clustering(res))
     hand_over(head, res)
     feats, maps = inputs()
-    losses = head.loss(feats, batch(), maps)
+    losses = head.loss(feed(feats, maps), labelled(batch(), res))
     assert set(losses) == DAGL_KEYS | {
         'loss_part_visible', 'loss_part_infrared', 'loss_gpcr_global',
         'loss_gpcr_part'
@@ -116,18 +134,21 @@ def test_all_terms_after_association():
     assert maps.grad.abs().sum() > 0
     grad = head.part_head.part_prototypes.grad
     assert grad is not None and torch.isfinite(grad).all()
-    with pytest.raises(ValueError, match='feat_maps'):
-        head.loss(feats, batch())
+    with pytest.raises(ValueError, match="feats\\['map'\\]"):
+        head.loss(feed(feats), labelled(batch(), res))
 
 
 def test_pairs_without_a_shared_label_are_dropped():
     torch.manual_seed(2)
     head = build()
-    hand_over(head, result())
+    res = result()
+    hand_over(head, res)
     feats, maps = inputs()
     # visible 4 (label 2, cross 1) with infrared 6 (label 0, cross 0):
     # no shared label in either space
-    losses = head.loss(feats, batch(visible=(4, 4), infrared=(6, 7)), maps)
+    losses = head.loss(
+        feed(feats, maps),
+        labelled(batch(visible=(4, 4), infrared=(6, 7)), res))
     # the part and instance terms are there (every rank of a distributed
     # run makes the same memory updates) but have no pair: zero
     assert DAGL_KEYS < set(losses)
@@ -144,7 +165,8 @@ def test_zero_clusters_in_one_modality():
     hand_over(head, clustering(res))
     hand_over(head, res)
     feats, maps = inputs()
-    losses = head.loss(feats, batch(infrared=(6, 7)), maps)
+    losses = head.loss(
+        feed(feats, maps), labelled(batch(infrared=(6, 7)), res))
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert torch.isfinite(maps.grad).all()
@@ -153,39 +175,37 @@ def test_zero_clusters_in_one_modality():
 def test_without_part_head_gpcr_is_global_only():
     torch.manual_seed(4)
     head = build(part=False)
-    hand_over(head, result())
+    res = result()
+    hand_over(head, res)
     feats, _ = inputs()
-    losses = head.loss(feats, batch())
+    assert head.required_features == ('global', )
+    losses = head.loss(feed(feats), labelled(batch(), res))
     assert set(losses) == DAGL_KEYS | {'loss_gpcr_global'}
-    with pytest.raises(RuntimeError, match='part_head'):
-        head.part_features(torch.randn(1, C, 5, 3))
-    head.reinit_part_modules()  # nothing to do, no error
+    assert head.provided_features == ()
+    with pytest.raises(KeyError, match='parts'):
+        head.provide_feature('parts', {'map': torch.randn(1, C, 5, 3)})
 
 
-def test_part_features_and_reinit():
+def test_part_features_are_provided():
     torch.manual_seed(5)
     head = build(instance=False)
-    assert head.part_features(torch.randn(2, C, 6, 3)).shape == (2, P, C)
-    before = head.part_head.part_prototypes.detach().clone()
-    head.reinit_part_modules()
-    assert not torch.equal(before, head.part_head.part_prototypes)
-    fresh = build(instance=False)
-    hand_over(head, result())
-    fresh.load_state_dict(head.state_dict())
-    assert fresh.has_associations
+    assert head.provided_features == ('parts', )
+    feat_map = torch.randn(2, C, 6, 3)
+    parts = head.provide_feature('parts', {'map': feat_map})
+    assert parts.shape == (2, P, C)
+    torch.testing.assert_close(parts, head.part_head.part_features(feat_map))
 
 
 def test_the_head_does_not_forward_and_needs_two_modalities():
     torch.manual_seed(6)
     head = build()
     with pytest.raises(ValueError, match='no pseudo-labels'):
-        head.loss(inputs()[0], batch())
+        head.loss(feed(inputs()[0]), batch())
     head.set_pseudo_labels(result())
     assert head.has_associations and head.modalities == ('visible', 'infrared')
     # the sub-heads are consumers of their own: nothing reached them
     for sub in (head.global_head, head.part_head, head.instance_head):
         assert sub.modalities is None
-    assert not len(head.global_head.labels)
     assert head.part_head.memory(0, 0).num_clusters == 0
     pl = result()
     three = PseudoLabels(
@@ -205,13 +225,14 @@ def test_modalities_are_data():
     for names in (('visible', 'infrared'), ('rgb', 'thermal')):
         torch.manual_seed(7)
         head = build()
-        hand_over(head, result(modalities=names))
+        pl = result(modalities=names)
+        hand_over(head, pl)
         feats, maps = inputs()
         rows = batch()
         rename = dict(visible=names[0], infrared=names[1])
         for s in rows:
             s.set_metainfo(dict(modality=rename[s.modality]))
-        losses[names] = head.loss(feats, rows, maps)
+        losses[names] = head.loss(feed(feats, maps), labelled(rows, pl))
     usual, other = losses.values()
     assert list(other) == [
         'loss_rgb', 'loss_cross_rgb', 'loss_thermal', 'loss_cross_thermal',

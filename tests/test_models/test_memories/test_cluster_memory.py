@@ -48,19 +48,6 @@ def test_batch_update_equals_one_sample_at_a_time():
     torch.testing.assert_close(memory.prototypes, expected)
 
 
-def test_loss_is_cross_entropy_over_valid_rows():
-    memory = build(temperature=0.5)
-    memory.reset(torch.eye(2), torch.tensor([0, 1]))
-    feats = torch.tensor([[3.0, 4.0], [1.0, 0.0]], requires_grad=True)
-    loss = memory.loss(feats, torch.tensor([1, -1]))
-    want = F.cross_entropy(torch.tensor([[0.6, 0.8]]) / 0.5, torch.tensor([1]))
-    assert loss.item() == pytest.approx(want.item())
-    loss.backward()
-    assert feats.grad[1].abs().sum() == 0
-    none = memory.loss(feats, torch.tensor([-1, -1]))
-    assert none.item() == 0 and none.requires_grad
-
-
 def test_state_dict_round_trip_of_any_size():
     memory = build()
     memory.reset(torch.randn(10, 2), torch.arange(10) % 3)

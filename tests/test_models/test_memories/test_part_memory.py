@@ -29,34 +29,6 @@ def test_reset_to_part_centroids():
     assert memory.num_clusters == 0
 
 
-def test_loss_is_mean_over_parts_of_cross_entropy():
-    torch.manual_seed(1)
-    memory = build(temperature=0.5)
-    memory.reset(
-        F.normalize(torch.randn(6, 2, 3), dim=-1),
-        torch.tensor([0, 1, 2, 0, 1, 2]))
-    feats = torch.randn(4, 2, 3, requires_grad=True)
-    labels = torch.tensor([2, -1, 0, 7])  # -1 and 7 (no cluster) ignored
-    loss = memory.loss(feats, labels)
-    expected = sum(
-        F.cross_entropy(
-            F.normalize(feats[[0, 2], p], dim=1) @ memory.prototypes[p].t() /
-            0.5, torch.tensor([2, 0])) for p in range(2)) / 2
-    torch.testing.assert_close(loss, expected)
-    loss.backward()
-    assert feats.grad[[1, 3]].abs().sum() == 0
-    assert torch.isfinite(feats.grad).all()
-
-
-def test_loss_without_clusters_is_zero_with_graph():
-    memory = build()
-    feats = torch.randn(3, 2, 3, requires_grad=True)
-    loss = memory.loss(feats, torch.tensor([0, 1, -1]))
-    assert loss.item() == 0
-    loss.backward()
-    assert torch.equal(feats.grad, torch.zeros_like(feats))
-
-
 def test_update_matches_the_sequential_rule():
     torch.manual_seed(2)
     memory = build(momentum=0.3)

@@ -154,3 +154,104 @@ def test_routing_needs_a_modality_per_sample():
             torch.rand(1, 3, 32, 16),
             [VIReIDDataSample(metainfo=dict(modality='augmented'))],
             mode='tensor')
+
+
+class RecordingHead(torch.nn.Module):
+    """A head that provides a feature, reads two and records the schedule
+    calls it gets as a ScheduleAware / PseudoLabelConsumer."""
+
+    required_features = ('global', 'map')
+    provided_features = ('double', )
+    label_features = ('double', )
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+        self.seen = None
+
+    def provide_feature(self, name, feats):
+        return 2 * feats['global']
+
+    def loss(self, feats, data_samples):
+        self.seen = (sorted(feats), [(s.pseudo_label, s.cross_label)
+                                     for s in data_samples])
+        return dict(loss=feats['global'].sum() * 0)
+
+
+def with_recording_head():
+    from mmvireid.models.utils import ScheduleAware
+    from mmvireid.structures import PseudoLabelConsumer
+
+    class Head(RecordingHead, ScheduleAware, PseudoLabelConsumer):
+
+        def switch_stage(self, stage):
+            self.calls.append(('stage', stage))
+            return stage == 'cross'
+
+        def set_progress(self, epoch, max_epochs):
+            self.calls.append(('progress', epoch, max_epochs))
+
+        def set_pseudo_labels(self, pl):
+            self.calls.append(('labels', pl.num_samples))
+
+    model = build(neck=dict(type='mmpretrain.GeneralizedMeanPooling'))
+    model.head = Head()
+    return model
+
+
+def test_extract_returns_the_named_features_in_one_pass():
+    model = with_recording_head()
+    images = torch.rand(2, 3, 32, 16)
+    feats = model.extract(images, names=('global', 'map', 'double'))
+    assert list(feats) == ['global', 'map', 'double']
+    assert feats['map'].shape == (2, 64, 1, 1)
+    torch.testing.assert_close(feats['global'], model.extract_feat(images))
+    torch.testing.assert_close(feats['double'], 2 * feats['global'])
+    assert list(model.extract(images)) == ['global']
+    assert model.provided_features == ('global', 'map', 'double')
+    # the label pipeline extracts 'global' and what the head declares
+    assert model.label_features == ('global', 'double')
+    with pytest.raises(KeyError, match="no feature \\['parts'\\]"):
+        model.extract(images, names=('parts', ))
+    # predict / extract_step: flip-averaged named features in the samples
+    samples = model.predict(images, None, ('global', 'double'))
+    torch.testing.assert_close(samples[0].pred_double_feature,
+                               2 * samples[0].pred_feature)
+    data = dict(
+        inputs=list((images * 255).byte()),
+        data_samples=[VIReIDDataSample() for _ in range(2)])
+    out = model.extract_step(data, ('global', 'double'))
+    assert {'pred_feature', 'pred_double_feature'} <= set(out[0].keys())
+
+
+def test_loss_writes_the_labels_into_the_samples_and_feeds_the_head():
+    from mmvireid.structures import PseudoLabels, pair_key
+    model = with_recording_head()
+    pl = PseudoLabels(
+        modalities=('visible', 'infrared'),
+        modality_ids=torch.tensor([0, 0, 1]),
+        labels=torch.tensor([0, -1, 0]),
+        cross_labels={
+            pair_key('infrared', 'visible'): torch.tensor([-1, -1, 0]),
+            pair_key('visible', 'infrared'): torch.tensor([0, -1, -1])
+        })
+    model.set_pseudo_labels(pl)
+    assert model.head.calls == [('labels', 3)]
+    batch = [
+        VIReIDDataSample(metainfo=dict(sample_idx=i)).set_identity(0, 1, m)
+        for i, m in ((2, 'infrared'), (1, 'visible'), (0, 'visible'))
+    ]
+    model.loss(torch.rand(3, 3, 32, 16), batch)
+    assert model.head.seen == (['global', 'map'], [(0, 0), (-1, -1), (0, 0)])
+    bad = [VIReIDDataSample(metainfo=dict(sample_idx=7))]
+    with pytest.raises(ValueError, match='data sample 0 has sample_idx 7'):
+        model.loss(torch.rand(1, 3, 32, 16), bad)
+
+
+def test_schedule_calls_reach_every_schedule_aware_module():
+    model = with_recording_head()
+    assert model.switch_stage('intra') == []
+    assert model.switch_stage('cross') == ['head']
+    model.set_progress(3, 12)
+    assert model.head.calls == [('stage', 'intra'), ('stage', 'cross'),
+                                ('progress', 3, 12)]

@@ -85,12 +85,12 @@ def test_salcr_losses_decrease_on_a_fixed_batch():
     n = NUM_IDS * PER_ID
     # the clustering/association pseudo-labels the hooks would hand over
     model.eval()
-    model.test_cfg['part_features'] = True
+    assert model.label_features == ('global', 'parts')
     with torch.no_grad():
         out = model.predict(data['inputs'][:2 * n],
-                            data['data_samples'][:2 * n])
+                            data['data_samples'][:2 * n], model.label_features)
     feats = torch.stack([s.pred_feature for s in out])
-    parts = torch.stack([s.pred_part_feature for s in out])
+    parts = torch.stack([s.pred_parts_feature for s in out])
     labels = torch.from_numpy(np.concatenate([pids, pids]))
     ids = (torch.arange(2 * n) >= n).long()
     none = torch.full_like(labels, -1)
