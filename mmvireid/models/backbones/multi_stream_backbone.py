@@ -329,8 +329,12 @@ class MultiStreamBackbone(BaseModule):
         if len(used) <= 1:
             outs = self._run_stem(self.stem_names[used[0] if used else 0], x)
         else:
-            ids = torch.as_tensor(ids, device=x.device)
-            index = {i: torch.nonzero(ids == i).squeeze(1) for i in used}
+            # rows per stem planned on the host (no device synchronisation)
+            ids = torch.as_tensor(ids)
+            index = {
+                i: torch.nonzero(ids == i).squeeze(1).to(x.device)
+                for i in used
+            }
             parts = {
                 i: self._run_stem(self.stem_names[i], x.index_select(0, idx))
                 for i, idx in index.items()
