@@ -2,9 +2,10 @@
 
 mmvireid's buffer policy (the same on CPUs and GPUs):
 
-- **Rank-synchronised state** (memories, pseudo-label buffers): every
-  buffer a module lists in its ``resizable_buffers``. Each rank keeps it
-  identical itself: labels come from rank 0 by broadcast, and memory updates
+- **Rank-synchronised state** (memory banks): every buffer a module lists
+  in its ``resizable_buffers``. Each rank keeps it identical itself: the
+  pseudo-labels come from rank 0 by broadcast (the model keeps them as a
+  table, not as buffers, and writes them into each batch), and memory updates
   are gathered across ranks (:func:`all_gather_rows`) so that every rank
   applies the same update, in rank order. DDP neither broadcasts nor
   reduces these buffers (:func:`rank_synchronised_buffers`): broadcasting

@@ -42,8 +42,8 @@ class FGSALHead(BaseModule, PseudoLabelConsumer, ScheduleAware):
 
     A two-modality head: it learns the modalities from the pseudo-labels
     (:meth:`set_pseudo_labels`) and refers to them by position, ``0`` the
-    modality with the channel-augmented views (``'visible'`` in practice),
-    ``1`` the other one (``'infrared'``). Below, ``v`` / ``r`` stand for
+    modality with the channel-augmented views (the colour
+    modality of a visible-infrared dataset), ``1`` the other one. Below, ``v`` / ``r`` stand for
     modalities 0 / 1.
 
     A pair (:func:`pair_rows`) has three members: image ``v`` of modality

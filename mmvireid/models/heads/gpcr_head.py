@@ -33,8 +33,8 @@ class GPCRHead(BaseModule, PseudoLabelConsumer):
     SALCR Sec. 3.4 (https://arxiv.org/abs/2504.19244, Eq. 16-27). A
     two-modality head: it learns the modalities from the pseudo-labels
     (:meth:`set_pseudo_labels`) and refers to them by position, ``0`` the
-    modality with the channel-augmented views (``'visible'`` in practice),
-    ``1`` the other one. Two instance memories (:class:`InstanceMemory`),
+    modality with the channel-augmented views (the colour
+    modality of a visible-infrared dataset), ``1`` the other one. Two instance memories (:class:`InstanceMemory`),
     ``memories[0]`` and ``memories[1]``, hold the features of every
     non-outlier training image of modality 0 / 1 of the epoch (global, and
     per part when ``num_parts > 0``). For a pair (:func:`pair_rows`) of an

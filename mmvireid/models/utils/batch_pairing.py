@@ -20,8 +20,9 @@ def check_two_modalities(modalities: Optional[Sequence[str]],
     Args:
         modalities (Sequence[str], optional): Declared modalities, e.g.
             ``PseudoLabels.modalities``. The first is the one whose samples
-            have the channel-augmented view-1 rows (``'visible'`` in
-            practice), the second the other one.
+            have the channel-augmented view-1 rows (the colour
+            modality of a visible-infrared dataset), the second the other
+            one.
         owner (str): Name of the head, for the error message.
 
     Returns:
@@ -85,8 +86,8 @@ def pair_rows(data_samples: Sequence[VIReIDDataSample],
 
     ``modalities`` names the two modalities (a head passes the
     ``modalities`` of its pseudo-labels): the first one is the modality
-    whose samples have a channel-augmented view 1 (``'visible'`` in
-    practice), the second the other one (``'infrared'``). After
+    whose samples have a channel-augmented view 1 (the colour modality
+    of a visible-infrared dataset), the second the other one. After
     :class:`~mmvireid.models.VIReIDDataPreprocessor` the rows are view 0 of
     every sample in batch order, then view 1 of the samples that have one
     (metainfo ``view``; a sample without it is view 0); every view of a

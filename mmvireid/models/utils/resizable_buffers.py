@@ -5,9 +5,9 @@ import torch
 
 
 class ResizableBuffersMixin:
-    """Load buffers of any saved shape (pseudo-labels, memories).
+    """Load buffers of any saved shape (memory banks).
 
-    Memories and label buffers are re-sized every epoch (the number of
+    Memory banks are re-sized every epoch (the number of
     clusters changes), so a checkpoint's tensors rarely have the shape of a
     freshly built module's. Listed buffers are re-allocated with the saved
     shape and dtype (on their current device) before the normal loading.
