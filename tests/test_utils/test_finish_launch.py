@@ -82,7 +82,8 @@ import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from mmvireid.models import ClusterMemory, VIReIDDistributedDataParallel
+from mmvireid.models import (ClusterContrastLoss, ClusterMemory,
+                             VIReIDDistributedDataParallel)
 from mmvireid.utils import launch
 
 STEPS, LOG_LINES, PRINTED_LINES = {steps}, {log_lines}, {printed_lines}
@@ -94,11 +95,12 @@ class Model(nn.Module):
         super().__init__()
         self.linear = nn.Linear(8, 8)
         self.memory = ClusterMemory(8)
+        self.loss = ClusterContrastLoss()
 
     def forward(self, x, labels):
         feats = self.linear(x)
         self.memory.update(feats, labels)  # all_gather of both ranks' rows
-        return self.memory.loss(feats, labels)
+        return self.loss(feats, labels, self.memory)
 
 
 def run_rank(out, mode):

@@ -1,9 +1,11 @@
 """The generic ReID model: backbone, neck, optional training head."""
+from contextlib import ExitStack
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
@@ -317,3 +319,95 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         the label pipeline's extraction of :attr:`label_features`."""
         data = self.data_preprocessor(data, False)
         return self.predict(data['inputs'], data.get('data_samples'), features)
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One training iteration: forward, backward and the updates.
+
+        With one :class:`~mmengine.optim.OptimWrapper` this is mmengine's
+        :meth:`~mmengine.model.BaseModel.train_step`, unchanged. With an
+        :class:`~mmengine.optim.OptimWrapperDict` (one wrapper per
+        sub-module, :class:`~mmvireid.engine.MultiOptimWrapperConstructor`):
+
+        - if the head defines ``train_step(model, data, optim_wrapper)``,
+          the alternating-update hook (e.g. MCF's modality adversary), the
+          iteration is the head's;
+        - otherwise a joint step: one forward inside every wrapper's
+          ``optim_context``, one backward of the summed loss (scaled for
+          gradient accumulation), then each wrapper counts the iteration
+          and, when its accumulation window is full, steps and zeroes its
+          gradients: :meth:`~mmengine.optim.OptimWrapper.update_params`
+          with the backward shared. So the wrappers must accumulate alike
+          and keep ``OptimWrapper``'s own ``backward`` (each
+          ``AmpOptimWrapper`` has a loss scaler of its own: use the hook).
+
+        The hook is called once per training iteration, only with an
+        ``OptimWrapperDict``, in place of the joint step, as
+        ``head.train_step(model, data, optim_wrapper)``: ``model`` is this
+        (unwrapped) ReIDer (``data_preprocessor``, ``annotate``,
+        ``extract``, ``loss``, ``parse_losses``), ``data`` the batch as the
+        dataloader gives it (the hook runs ``model.data_preprocessor(data,
+        True)`` and, before reading labels outside ``model.loss``,
+        ``model.annotate``), ``optim_wrapper`` the dict, by entry key. The
+        hook makes every update itself, each phase inside its wrapper's
+        ``optim_context`` and through its ``update_params`` (e.g. the
+        adversary's step on its loss of detached features, then the main
+        step with the adversarial loss, the adversary frozen or its
+        gradients zeroed so that none reach its next step). It returns the
+        log variables, a dict of scalar tensors as :meth:`parse_losses`
+        gives (``'loss'`` and the terms).
+
+        Args:
+            data (dict | tuple | list): A batch from the dataloader.
+            optim_wrapper (OptimWrapper | OptimWrapperDict): The wrapper(s)
+                updating the parameters.
+
+        Returns:
+            dict[str, Tensor]: The log variables.
+
+        Raises:
+            TypeError: A joint step over a wrapper with its own backward.
+            ValueError: A joint step over wrappers that accumulate gradients
+                differently.
+        """
+        if not isinstance(optim_wrapper, OptimWrapperDict):
+            return super().train_step(data, optim_wrapper)
+        hook = getattr(self.head, 'train_step', None)
+        if callable(hook):
+            return hook(self, data, optim_wrapper)
+        own = [
+            k for k, w in optim_wrapper.items()
+            if type(w).backward is not OptimWrapper.backward
+        ]
+        if own:
+            raise TypeError(
+                f'a joint step shares one backward, but the wrappers {own} '
+                'have their own backward (e.g. an AmpOptimWrapper): give '
+                'the head a train_step hook that steps each one')
+        factors = {
+            k: w.scale_loss(torch.ones(())).item()
+            for k, w in optim_wrapper.items()
+        }
+        if len(set(factors.values())) > 1:
+            raise ValueError(
+                'a joint step scales one loss for gradient accumulation, but '
+                f'the wrappers scale it differently ({factors}): give them '
+                'the same accumulative_counts')
+        wrappers = list(optim_wrapper.values())
+        with ExitStack() as contexts:
+            for wrapper in wrappers:
+                contexts.enter_context(wrapper.optim_context(self))
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        parsed_losses, log_vars = self.parse_losses(losses)
+        # update_params of every wrapper with one backward: the first one's
+        # backward counts its iteration, the others count theirs as
+        # OptimWrapper.backward does
+        wrappers[0].backward(wrappers[0].scale_loss(parsed_losses))
+        for wrapper in wrappers[1:]:
+            wrapper._inner_count += 1
+        for wrapper in wrappers:
+            if wrapper.should_update():
+                wrapper.step()
+                wrapper.zero_grad()
+        return log_vars

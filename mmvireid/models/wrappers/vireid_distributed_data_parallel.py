@@ -1,6 +1,10 @@
 """DDP wrapper that leaves rank-synchronised state (memories, labels) alone."""
+from typing import Dict, Union
+
+import torch
 import torch.nn as nn
 from mmengine.model import MMDistributedDataParallel
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch.nn.parallel import DistributedDataParallel
 
 from mmvireid.registry import MODEL_WRAPPERS
@@ -31,3 +35,25 @@ class VIReIDDistributedDataParallel(MMDistributedDataParallel):
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
             module, rank_synchronised_buffers(module))
         super().__init__(module=module, **kwargs)
+
+    def train_step(
+        self, data: Union[dict, tuple,
+                          list], optim_wrapper: Union[OptimWrapper,
+                                                      OptimWrapperDict]
+    ) -> Dict[str, torch.Tensor]:
+        """``MMDistributedDataParallel.train_step`` for one optimiser.
+
+        Raises:
+            NotImplementedError: Several optimisers (an
+                ``OptimWrapperDict``): the model's joint step and the
+                heads' alternating-update hook (``ReIDer.train_step``) run
+                their forward outside DDP, so gradients would not be
+                reduced across ranks; they run in one process for now.
+        """
+        if isinstance(optim_wrapper, OptimWrapperDict):
+            raise NotImplementedError(
+                'several optimisers (MultiOptimWrapperConstructor) train in '
+                'one process for now: ReIDer.train_step runs its forward '
+                'outside DDP, which would leave the gradients unreduced '
+                'across ranks; launch without a distributed launcher')
+        return super().train_step(data, optim_wrapper)
