@@ -119,17 +119,16 @@ custom_hooks = dict(
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='pseudo_collate'),
             dataset=dict(pipeline=extract_pipeline)),  # + the training set
-        eps=0.6,
-        min_samples=4,
-        k1=30,
-        k2=6),
-    # the reference's Sinkhorn stopping rule: the published association;
-    # cmfp_k: CMFP(tr), set by the dataset configs with their evaluator's
+        clusterer=dict(
+            type='JaccardDBSCAN', eps=0.6, min_samples=4, k1=30, k2=6)),
+    # refiners.cmfp: CMFP(tr), its k set by the dataset configs with their
+    # evaluator's; the reference's Sinkhorn stopping rule: the published
+    # association
     association=dict(
         type='AssociationHook',
         stages=('cross', ),
-        cmfp_k=30,
-        reference_stop=True),
+        refiners=dict(cmfp=dict(type='CMFPRefiner', k=30)),
+        associator=dict(type='OTAssociator', reference_stop=True)),
     epoch_seed=dict(type='EpochSeedHook'),
 )
 default_hooks = dict(

@@ -14,7 +14,8 @@ cmfp_k = 8  # CMFP(tr) and CMFP(te)
 train_set = dict(type='RegDB', data_root=data_root, split='train', trial=trial)
 train_dataloader = dict(sampler=dict(iters_per_epoch=100), dataset=train_set)
 custom_hooks = dict(
-    clustering=dict(extract_dataloader=dict(dataset=train_set), eps=0.3),
-    association=dict(cmfp_k=cmfp_k))
+    clustering=dict(
+        extract_dataloader=dict(dataset=train_set), clusterer=dict(eps=0.3)),
+    association=dict(refiners=dict(cmfp=dict(k=cmfp_k))))
 val_evaluator = dict(cmfp_k=cmfp_k)
 test_evaluator = val_evaluator

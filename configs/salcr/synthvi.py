@@ -106,13 +106,13 @@ custom_hooks = dict(
     clustering=dict(
         extract_dataloader=dict(
             num_workers=0, dataset=dict(train_set, pipeline=test_pipeline)),
-        eps=0.5,
-        k1=20,
-        centre_features=True,
+        clusterer=dict(eps=0.5, k1=20, centre_features=True),
         show_progress=False),
-    # entropic OT solved to convergence by POT (the hook's default), not
+    # entropic OT solved to convergence by POT (OTAssociator's default), not
     # the reference's stopping rule
-    association=dict(cmfp_k=cmfp_k, reference_stop=False))
+    association=dict(
+        refiners=dict(cmfp=dict(k=cmfp_k)),
+        associator=dict(reference_stop=False)))
 # 12 short epochs: no learning-rate decay (SALCR decays at 25% and 75% of
 # its 80 epochs; here a decay only stops learning early)
 param_scheduler = None

@@ -3,7 +3,10 @@
 # cross-modal correspondence as association, without CMFP(tr). Shows how
 # much of the gap to supervision the unsupervised rows close.
 _base_ = ['./synthvi.py']
+# (_delete_: the ground-truth components take none of the base's arguments)
 custom_hooks = dict(
-    # DBSCAN's arguments go unused
-    clustering=dict(label_source='ground_truth'),
-    association=dict(ground_truth=True, cmfp_k=None))
+    clustering=dict(
+        clusterer=dict(_delete_=True, type='GroundTruthClusterer')),
+    association=dict(
+        refiners=dict(cmfp=None),
+        associator=dict(_delete_=True, type='GroundTruthAssociator')))

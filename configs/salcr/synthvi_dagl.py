@@ -3,4 +3,4 @@
 # configs/salcr/synthvi.py with FGSAL, GPCR and CMFP(tr) switched off.
 _base_ = ['./synthvi.py']
 model = dict(head=dict(part_head=None, instance_head=None))
-custom_hooks = dict(association=dict(cmfp_k=None))
+custom_hooks = dict(association=dict(refiners=dict(cmfp=None)))

@@ -3,4 +3,4 @@
 # CMFP(tr) switched off.
 _base_ = ['./synthvi.py']
 model = dict(head=dict(instance_head=None))
-custom_hooks = dict(association=dict(cmfp_k=None))
+custom_hooks = dict(association=dict(refiners=dict(cmfp=None)))

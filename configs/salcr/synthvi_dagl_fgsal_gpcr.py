@@ -2,4 +2,4 @@
 # (instance memories, cross-modality intersection, mutual correction).
 # configs/salcr/synthvi.py (the full method) with CMFP(tr) switched off.
 _base_ = ['./synthvi.py']
-custom_hooks = dict(association=dict(cmfp_k=None))
+custom_hooks = dict(association=dict(refiners=dict(cmfp=None)))

@@ -14,6 +14,6 @@ train_set = dict(type='SYSUMM01', data_root=data_root, split='train')
 train_dataloader = dict(dataset=train_set)
 custom_hooks = dict(
     clustering=dict(extract_dataloader=dict(dataset=train_set)),
-    association=dict(cmfp_k=cmfp_k))
+    association=dict(refiners=dict(cmfp=dict(k=cmfp_k))))
 val_evaluator = dict(cmfp_k=cmfp_k)
 test_evaluator = val_evaluator

@@ -11,14 +11,15 @@ usual list form has to restate the whole list. mmvireid's configs give
             intra=dict(epoch=0), cross=dict(epoch=2))),
         clustering=dict(type='ClusteringHook', extract_dataloader=...),
         association=dict(type='AssociationHook', stages=('cross', ),
-                         cmfp_k=10),
+                         refiners=dict(cmfp=dict(type='CMFPRefiner', k=10))),
         epoch_seed=dict(type='EpochSeedHook'))
     # derived: one argument changed, one hook removed
-    custom_hooks = dict(clustering=dict(eps=0.5), association=None)
+    custom_hooks = dict(
+        clustering=dict(clusterer=dict(eps=0.5)), association=None)
 
 and the same applies to ``--cfg-options``
-(``custom_hooks.clustering.eps=0.5``). Arguments for a hook that a base
-removed make mmengine's merge raise (a ``TypeError`` naming the key; a full
+(``custom_hooks.clustering.clusterer.eps=0.5``). Arguments for a hook that
+a base removed make mmengine's merge raise (a ``TypeError`` naming the key; a full
 hook config with ``_delete_=True`` adds the hook again).
 
 Before mmengine's ``Runner`` sees the config, :func:`hooks_as_list` turns
@@ -84,7 +85,7 @@ def custom_hooks_as_list(
             ]
             if str(key).isdigit():
                 why = ('custom_hooks is keyed by hook name, not by position '
-                       '(e.g. custom_hooks.clustering.eps=0.5)')
+                       '(e.g. custom_hooks.clustering.clusterer.eps=0.5)')
             else:
                 why = ('no base config defines a hook of this name '
                        f'(misspelt, or removed with {key}=None and given '

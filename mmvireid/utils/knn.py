@@ -151,21 +151,21 @@ def check_knn_cfg(knn_cfg: Optional[dict]) -> dict:
     knn_cfg = dict(knn_cfg or {})
     unknown = sorted(set(knn_cfg) - set(KNN_OPTIONS))
     if unknown:
-        raise ValueError(f'ClusteringHook: unknown knn_cfg key(s) {unknown};'
+        raise ValueError(f'unknown knn_cfg key(s) {unknown};'
                          f' known: {KNN_OPTIONS}')
     backend = knn_cfg.get('knn_backend', 'torch')
     if backend not in KNN_BACKENDS:
-        raise ValueError(f'ClusteringHook: knn_cfg.knn_backend must be one '
+        raise ValueError(f'knn_cfg.knn_backend must be one '
                          f'of {KNN_BACKENDS}, got {backend!r}')
     if backend == 'faiss':
         try:
             import faiss  # noqa: F401
         except ImportError as err:
             raise ImportError(
-                "ClusteringHook: knn_cfg.knn_backend='faiss' needs faiss: "
+                "knn_cfg.knn_backend='faiss' needs faiss: "
                 'pip install -e ".[faiss-cpu]" (or ".[faiss-gpu]")') from err
     chunk = knn_cfg.get('chunk_size', 1)
     if not isinstance(chunk, int) or chunk < 1:
-        raise ValueError('ClusteringHook: knn_cfg.chunk_size must be a '
+        raise ValueError('knn_cfg.chunk_size must be a '
                          f'positive int, got {chunk!r}')
     return knn_cfg

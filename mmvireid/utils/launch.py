@@ -54,7 +54,7 @@ def load_config(config: str,
 
     ``custom_hooks`` given by name (:mod:`mmvireid.utils.hook_configs`)
     become mmengine's list after the overrides, so ``--cfg-options
-    custom_hooks.clustering.eps=0.5`` works.
+    custom_hooks.clustering.clusterer.eps=0.5`` works.
 
     Args:
         config (str): Config file path.

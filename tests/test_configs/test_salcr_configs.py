@@ -56,9 +56,10 @@ def test_config_parses_and_its_model_builds(path):
         assert head.part_head is not None and head.instance_head is not None
     assoc = [h for h in cfg.custom_hooks if h['type'] == 'AssociationHook']
     if full and name != 'synthvi_ceiling.py':
-        assert assoc[0]['cmfp_k'] > 0  # CMFP(tr)
+        cmfp = assoc[0]['refiners']['cmfp']  # CMFP(tr)
+        assert cmfp['type'] == 'CMFPRefiner' and cmfp['k'] > 0
     elif assoc:
-        assert assoc[0].get('cmfp_k') is None
+        assert assoc[0]['refiners']['cmfp'] is None
 
 
 def tiny_run_config(path, data_root, work_dir, dataset_fix):
@@ -76,7 +77,8 @@ def tiny_run_config(path, data_root, work_dir, dataset_fix):
     dataset_fix(cfg.train_dataloader.dataset)
     clustering = cfg.custom_hooks.clustering
     assert clustering['type'] == 'ClusteringHook'
-    clustering.update(min_samples=2, k1=4, k2=2, show_progress=False)
+    clustering.clusterer.update(min_samples=2, k1=4, k2=2)
+    clustering.update(show_progress=False)
     extract = clustering['extract_dataloader']
     extract.update(num_workers=0, batch_size=32)
     extract['dataset']['data_root'] = data_root
@@ -138,8 +140,9 @@ def _code(path):
 def test_ablation_rows_state_only_what_they_switch_off(name):
     code = ''.join(_code(osp.join(SALCR, name)))
     assert "_base_ = ['./synthvi.py']" in code
-    # no hook is restated, no base value copied in
-    assert 'type=' not in code and '{{_base_' not in code
+    # no hook is restated (a component may be switched), no base value
+    # copied in
+    assert not re.search(r"type='\w+Hook'", code) and '{{_base_' not in code
     assert 'extract_dataloader' not in code and 'switch_epoch' not in code
     assert len(_code(osp.join(SALCR, name))) <= 12
 
@@ -197,7 +200,15 @@ def test_hooks_of_the_rows():
     assert list(full) == [
         'StageHook', 'ClusteringHook', 'AssociationHook', 'EpochSeedHook'
     ]
-    assert full['AssociationHook']['cmfp_k'] == 10
+    assert full['AssociationHook']['refiners'] == dict(
+        cmfp=dict(type='CMFPRefiner', k=10))
+    assert full['ClusteringHook']['clusterer'] == dict(
+        type='JaccardDBSCAN',
+        eps=0.5,
+        min_samples=4,
+        k1=20,
+        k2=6,
+        centre_features=True)
     cross = full['StageHook']['stages']['cross']
     assert cross['pipeline'] is None  # no LTG
     assert cross['epoch'] == 2 and cross['sampler_mode'] == 'paired'
@@ -205,11 +216,18 @@ def test_hooks_of_the_rows():
     assert 'AssociationHook' not in baseline
     assert baseline['StageHook']['stages']['cross']['sampler_mode'] is None
     ceiling = hooks('synthvi_ceiling.py')
-    assert ceiling['ClusteringHook']['label_source'] == 'ground_truth'
-    assert ceiling['AssociationHook']['ground_truth']
+    assert ceiling['ClusteringHook']['clusterer'] == dict(
+        type='GroundTruthClusterer')
+    assert ceiling['AssociationHook']['associator'] == dict(
+        type='GroundTruthAssociator')
     for name in ROWS[1:]:
         row = hooks(name)
         assert row['AssociationHook']['stages'] == ('cross', ), name
-        for key in ('eps', 'k1', 'extract_dataloader'):
-            assert row['ClusteringHook'][key] == \
-                full['ClusteringHook'][key], (name, key)
+        assert row['AssociationHook']['refiners'] == dict(cmfp=None), name
+        assert row['ClusteringHook']['extract_dataloader'] == \
+            full['ClusteringHook']['extract_dataloader'], name
+        if name != 'synthvi_ceiling.py':
+            for hook in ('ClusteringHook', 'AssociationHook'):
+                for key in ('clusterer', 'associator'):
+                    same = row[hook].get(key) == full[hook].get(key)
+                    assert same, (name, hook, key)

@@ -29,6 +29,19 @@ def test_parse_and_share():
     assert '| all | 40 |' in table
 
 
+NEW_LOG = LOG.replace('Jaccard + DBSCAN', 'JaccardDBSCAN').replace(
+    '[1.0 s]', '[cmfp 0.4 s, OTAssociator 0.6 s]')
+
+
+def test_parse_logs_naming_the_components():
+    """Logs that name the clusterer and each association component (the
+    association seconds are their sum)."""
+    assert 'JaccardDBSCAN 1.0 s' in NEW_LOG and 'cmfp 0.4 s' in NEW_LOG
+    row, = hook_share.parse(NEW_LOG)
+    assert (row['extraction'], row['clustering'], row['association']) == \
+        (3.0, 1.0, 1.0)
+
+
 def test_main_rejects_a_log_without_epochs(tmp_path):
     log = tmp_path / 'x.log'
     log.write_text('nothing\n')

@@ -23,8 +23,9 @@ custom_hooks = dict(
     stage_switch=dict(type='StageHook', stages=dict(
         intra=dict(epoch=0), cross=dict(epoch=2))),
     clustering=dict(type='ClusteringHook', extract_dataloader=dict(),
-                    eps=0.5, k1=20),
-    association=dict(type='AssociationHook', stages=('cross', ), cmfp_k=10),
+                    clusterer=dict(type='JaccardDBSCAN', eps=0.5, k1=20)),
+    association=dict(type='AssociationHook', stages=('cross', ),
+                     refiners=dict(cmfp=dict(type='CMFPRefiner', k=10))),
     epoch_seed=dict(type='EpochSeedHook'))
 """
 
@@ -53,7 +54,7 @@ def test_bad_entries_raise_naming_the_key():
     with pytest.raises(
             ValueError, match=r"custom_hooks\['clustering'\] "
             r"has no 'type'"):
-        custom_hooks_as_list(dict(clustering=dict(eps=0.5)))
+        custom_hooks_as_list(dict(clustering=dict(interval=2)))
     with pytest.raises(ValueError, match=r"custom_hooks\['seed'\] must be"):
         custom_hooks_as_list(dict(seed='EpochSeedHook'))
     with pytest.raises(
@@ -69,21 +70,22 @@ def test_derived_configs_merge_by_name(tmp_path):
     row = write(
         tmp_path, 'row.py', "_base_ = ['./base.py']\n"
         'custom_hooks = dict(association=None, '
-        'clustering=dict(eps=0.6), extra=dict(type="MyHook"))\n')
+        'clustering=dict(clusterer=dict(eps=0.6)), '
+        'extra=dict(type="MyHook"))\n')
     cfg = hooks_as_list(Config.fromfile(row))
     assert [h['type'] for h in cfg.custom_hooks
             ] == ['StageHook', 'ClusteringHook', 'EpochSeedHook', 'MyHook']
     clustering = cfg.custom_hooks[1]
-    assert clustering.eps == 0.6 and clustering.k1 == 20
+    assert clustering.clusterer == dict(type='JaccardDBSCAN', eps=0.6, k1=20)
     # arguments of a hook the base removed: mmengine's merge names the key
     orphan = write(
         tmp_path, 'orphan.py', "_base_ = ['./row.py']\n"
-        'custom_hooks = dict(association=dict(cmfp_k=5))\n')
-    with pytest.raises(TypeError, match=r"association=\{'cmfp_k': 5\}"):
+        'custom_hooks = dict(association=dict(stages=None))\n')
+    with pytest.raises(TypeError, match=r"association=\{'stages': None\}"):
         Config.fromfile(orphan)
     # ... given again without its type, or a misspelt name: ours does
-    for text in ('association=dict(_delete_=True, cmfp_k=5)',
-                 'clusterin=dict(eps=0.7)'):
+    for text in ('association=dict(_delete_=True, start_epoch=5)',
+                 'clusterin=dict(interval=2)'):
         orphan = write(
             tmp_path, 'orphan.py', "_base_ = ['./row.py']\n"
             f'custom_hooks = dict({text})\n')
@@ -95,9 +97,9 @@ def test_derived_configs_merge_by_name(tmp_path):
     again = write(
         tmp_path, 'again.py', "_base_ = ['./row.py']\n"
         "custom_hooks = dict(association=dict(_delete_=True, "
-        "type='AssociationHook', cmfp_k=5))\n")
+        "type='AssociationHook', start_epoch=5))\n")
     hooks = hooks_as_list(Config.fromfile(again)).custom_hooks
-    assert hooks[2] == dict(type='AssociationHook', cmfp_k=5)
+    assert hooks[2] == dict(type='AssociationHook', start_epoch=5)
     # lists and configs without custom_hooks are left alone
     assert hooks_as_list(dict(custom_hooks=[1])) == dict(custom_hooks=[1])
     assert hooks_as_list(dict()) == dict()
@@ -108,16 +110,16 @@ def test_load_config_applies_cfg_options_first(tmp_path):
     cfg = load_config(
         path,
         cfg_options={
-            'custom_hooks.clustering.eps': 0.3,
+            'custom_hooks.clustering.clusterer.eps': 0.3,
             'custom_hooks.association': None
         })
     assert isinstance(cfg.custom_hooks, list)
     assert [h['type'] for h in cfg.custom_hooks
             ] == ['StageHook', 'ClusteringHook', 'EpochSeedHook']
-    assert cfg.custom_hooks[1].eps == 0.3
+    assert cfg.custom_hooks[1].clusterer.eps == 0.3
     # the list index of mmengine's form names a hook that does not exist
     with pytest.raises(ValueError, match='not by position'):
-        load_config(path, cfg_options={'custom_hooks.1.eps': 0.3})
+        load_config(path, cfg_options={'custom_hooks.1.interval': 2})
 
 
 class ToyModel(BaseModel):

@@ -2,7 +2,9 @@
 
 Reads a training log written by ``tools/train.py`` (the ``<timestamp>.log``
 in the work dir). ``ClusteringHook`` logs its feature extraction and its
-Jaccard + DBSCAN seconds, ``AssociationHook`` its OT (+ CMFP(tr)) seconds;
+clusterer's seconds (``JaccardDBSCAN``; ``Jaccard + DBSCAN`` in logs of
+older versions), ``AssociationHook`` those of each component that ran
+(refiners such as ``cmfp``, the associator; their sum here);
 an epoch's wall time is the time between the last training-iteration lines
 of two consecutive epochs (so the first epoch is not counted: its start is
 not logged). Prints one row per epoch and the total::
@@ -17,8 +19,9 @@ from typing import Dict, List, Optional, Sequence
 
 STAMP = r'(\d\d/\d\d \d\d:\d\d:\d\d)'
 CLUSTER = re.compile(r'epoch (\d+) clustering: .*\[extraction ([0-9.]+) s, '
-                     r'Jaccard \+ DBSCAN ([0-9.]+) s\]')
-ASSOC = re.compile(r'epoch (\d+) association: .*\[([0-9.]+) s\]')
+                     r'[^\]]*?([0-9.]+) s\]')
+ASSOC = re.compile(r'epoch (\d+) association: .*\[([^\]]*)\]$', re.MULTILINE)
+SECONDS = re.compile(r'([0-9.]+) s\b')
 ITER = re.compile(STAMP + r' - mmengine - INFO - Epoch\(train\)\s+\[(\d+)\]'
                   r'\[(\d+)/(\d+)\]')
 
@@ -30,8 +33,9 @@ def parse(text: str) -> List[Dict[str, float]]:
     for epoch, extract, cluster in CLUSTER.findall(text):
         hooks.setdefault(int(epoch), {}).update(
             extraction=float(extract), clustering=float(cluster))
-    for epoch, seconds in ASSOC.findall(text):
-        hooks.setdefault(int(epoch), {})['association'] = float(seconds)
+    for epoch, ran in ASSOC.findall(text):
+        hooks.setdefault(int(epoch), {})['association'] = sum(
+            float(s) for s in SECONDS.findall(ran))
     ends = {}
     for stamp, epoch, it, total in ITER.findall(text):
         if it == total:
@@ -56,7 +60,7 @@ def parse(text: str) -> List[Dict[str, float]]:
 def format_rows(rows: List[Dict[str, float]]) -> str:
     """Markdown table with the hooks' share of every epoch and in total."""
     lines = [
-        '| epoch | epoch wall s | extraction s | Jaccard + DBSCAN s | '
+        '| epoch | epoch wall s | extraction s | clustering s | '
         'association s | hooks share |', '| ---: | ---: | ---: | ---: | ---: '
         '| ---: |'
     ]

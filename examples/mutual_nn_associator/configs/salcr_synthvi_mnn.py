@@ -6,5 +6,7 @@
 #   PYTHONPATH=$PWD python ../../tools/train.py configs/salcr_synthvi_mnn.py
 _base_ = ['mmvireid::salcr/synthvi.py']
 custom_imports = dict(imports=['mnn_associator'], allow_failed_imports=False)
+# (_delete_: the base's OTAssociator arguments do not apply to it)
 custom_hooks = dict(
-    association=dict(associator=dict(type='MutualNNAssociator')))
+    association=dict(
+        associator=dict(_delete_=True, type='MutualNNAssociator')))

@@ -1,10 +1,11 @@
 from .association_hook import AssociationHook
 from .broadcast_buffers_hook import BroadcastBuffersHook
 from .clustering_hook import ClusteringHook
+from .component_schedule import ComponentSchedule, ScheduledComponent
 from .epoch_seed_hook import EpochSeedHook
 from .stage_hook import StageHook
 
 __all__ = [
     'ClusteringHook', 'AssociationHook', 'EpochSeedHook', 'StageHook',
-    'BroadcastBuffersHook'
+    'BroadcastBuffersHook', 'ComponentSchedule', 'ScheduledComponent'
 ]

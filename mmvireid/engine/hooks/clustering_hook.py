@@ -1,6 +1,6 @@
-"""Per-epoch pseudo-labelling by k-reciprocal Jaccard distance + DBSCAN."""
+"""Per-epoch pseudo-labelling by a registered clusterer."""
 import time
-from typing import Dict, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -11,13 +11,14 @@ from mmengine.optim import AmpOptimWrapper
 from mmengine.runner import Runner
 
 from mmvireid.evaluation.functional import cluster_quality
-from mmvireid.models.utils import cluster_dbscan
+from mmvireid.models.task_modules import BaseClusterer
 from mmvireid.registry import HOOKS
 from mmvireid.structures import PseudoLabelConsumer, PseudoLabels
-from mmvireid.utils.knn import check_knn_cfg
-from ..feature_extraction import extract_features, split_by_modality
+from ..feature_extraction import extract_features
+from .component_schedule import ComponentSchedule, ScheduledComponent
 
-LABEL_SOURCES = ('dbscan', 'ground_truth')
+#: the clusterer of a ClusteringHook built without one (SYSU-MM01's)
+DEFAULT_CLUSTERER = dict(type='JaccardDBSCAN', eps=0.6)
 
 
 @HOOKS.register_module()
@@ -25,11 +26,13 @@ class ClusteringHook(Hook):
     """Cluster the training set per modality at the start of epochs.
 
     At each scheduled epoch the hook extracts eval-mode features of every
-    training image (sharded across ranks, gathered), clusters each of the
-    dataset's declared modalities (metainfo ``modalities``) on rank 0 with
-    the k-reciprocal Jaccard distance and DBSCAN (Cluster-Contrast,
-    https://arxiv.org/abs/2103.11568), broadcasts the labels and hands the
-    resulting :class:`~mmvireid.structures.PseudoLabels` on:
+    training image (sharded across ranks, gathered), runs its ``clusterer``
+    (a registered :class:`~mmvireid.models.task_modules.BaseClusterer`,
+    e.g. :class:`~mmvireid.models.task_modules.JaccardDBSCAN`: the
+    k-reciprocal Jaccard distance and DBSCAN of Cluster-Contrast,
+    https://arxiv.org/abs/2103.11568) over each of the dataset's declared
+    modalities (metainfo ``modalities``) on rank 0, broadcasts the labels
+    and hands the resulting :class:`~mmvireid.structures.PseudoLabels` on:
 
     - to the model's ``set_pseudo_labels`` (which hands it to every
       :class:`~mmvireid.structures.PseudoLabelConsumer` sub-module: heads
@@ -42,80 +45,63 @@ class ClusteringHook(Hook):
     Labels live in separate spaces per modality (0..K_m-1 each), ``-1``
     marks outliers; the dataset never shrinks, so the epoch length stays
     fixed. The hook logs cluster and outlier counts and, as the training
-    set keeps true ids for diagnostics, purity and NMI. Its labels (not the
+    set keeps true ids for diagnostics, purity and NMI, with the seconds of
+    the extraction and of the clusterer (named). Its labels (not the
     features) are saved in checkpoints and re-applied when a run resumes at
     an epoch that does not re-cluster.
+
+    The hook clusters at the epochs of its ``interval`` that the
+    clusterer's own ``schedule`` (see
+    :class:`~mmvireid.engine.hooks.component_schedule.ComponentSchedule`)
+    also allows; other epochs keep the last labels. The first epoch of a
+    run always has labels: it clusters unless it re-applies those of a
+    checkpoint.
 
     Args:
         extract_dataloader (dict): Dataloader config over the training set
             with a test-time pipeline (same dataset, same sample order).
-        eps (float | dict): DBSCAN radius, or one per declared modality
-            (``dict(<modality>=<eps>, ...)``, checked against the dataset's
-            modalities before the first extraction).
-        min_samples (int): DBSCAN ``min_samples``. Defaults to 4.
-        k1 (int): k-reciprocal neighbourhood size. Defaults to 30.
-        k2 (int): Query-expansion size. Defaults to 6.
+        clusterer (dict | BaseClusterer, optional): Config of the clusterer
+            (``TASK_UTILS``), optionally with ``schedule=dict(start_epoch=,
+            stages=, interval=)``; built (and its arguments checked) with
+            the hook, and checked against the dataset's modalities before
+            the first extraction. Defaults to
+            ``dict(type='JaccardDBSCAN', eps=0.6)``; the supervised ceiling
+            of an ablation uses ``dict(type='GroundTruthClusterer')``.
         interval (int): Cluster every ``interval`` epochs. Defaults to 1.
-        centre_features (bool): Subtract each modality's mean feature before
-            clustering (helps near-collinear features of untrained models).
-        label_source (str): ``'dbscan'`` (default, unsupervised) or
-            ``'ground_truth'``: the true ids of the training set, renumbered
-            per modality, replace the clusters (the supervised *ceiling* of
-            an ablation; never an unsupervised result). Features are still
-            extracted (memories and association need them).
         show_progress (bool): Progress bar during extraction.
         amp (bool, optional): Extract under mixed precision. ``None``
             (default) follows the run: mixed precision when the optimiser
             wrapper is an ``AmpOptimWrapper`` (``tools/train.py --amp``).
-        knn_cfg (dict, optional): k-NN options of the Jaccard distance,
-            any of :data:`mmvireid.utils.knn.KNN_OPTIONS`, e.g. ``dict(knn_backend='faiss',
-            faiss_index='ivf')`` or ``dict(chunk_size=1024)`` (see
-            :func:`~mmvireid.models.utils.k_reciprocal_jaccard`). Checked
-            when the hook is built. Defaults to the exact torch search.
     """
 
     priority = 'ABOVE_NORMAL'
 
     def __init__(self,
                  extract_dataloader: dict,
-                 eps: Union[float, Dict[str, float]] = 0.6,
-                 min_samples: int = 4,
-                 k1: int = 30,
-                 k2: int = 6,
+                 clusterer: Union[dict, BaseClusterer, None] = None,
                  interval: int = 1,
-                 centre_features: bool = False,
-                 label_source: str = 'dbscan',
                  show_progress: bool = True,
-                 amp: Optional[bool] = None,
-                 knn_cfg: Optional[dict] = None) -> None:
-        self.knn_cfg = check_knn_cfg(knn_cfg)
-        if label_source not in LABEL_SOURCES:
-            raise ValueError(f'label_source must be one of {LABEL_SOURCES},'
-                             f' got {label_source!r}')
-        self.label_source = label_source
+                 amp: Optional[bool] = None) -> None:
         self.extract_dataloader_cfg = extract_dataloader
-        for value in (eps.values() if isinstance(eps, dict) else [eps]):
-            if not 0 < value < 1:
-                raise ValueError('ClusteringHook: eps (a Jaccard distance) '
-                                 f'must be in (0, 1), got {eps!r}')
-        self.eps = eps
-        self.min_samples = min_samples
-        self.k1 = k1
-        self.k2 = k2
-        self.interval = interval
-        self.centre_features = centre_features
+        self.schedule = ComponentSchedule(
+            interval=interval, owner='ClusteringHook')
+        self._clusterer = ScheduledComponent.build(
+            DEFAULT_CLUSTERER if clusterer is None else clusterer,
+            BaseClusterer,
+            owner='ClusteringHook clusterer')
         self.show_progress = show_progress
         self.amp = amp
         self.result: Optional[PseudoLabels] = None
         self._restored: Optional[PseudoLabels] = None
 
-    def eps_of(self, modality: str) -> float:
-        """DBSCAN radius of ``modality``."""
-        return self.eps[modality] if isinstance(self.eps, dict) else self.eps
+    @property
+    def clusterer(self) -> BaseClusterer:
+        """The built clusterer."""
+        return self._clusterer.component
 
     def before_train(self, runner: Runner) -> None:
         """Build the extraction dataloader and check it matches training
-        (same size, declared modalities covered by ``eps``)."""
+        (same size, declared modalities the clusterer accepts)."""
         self.dataloader = runner.build_dataloader(
             self.extract_dataloader_cfg, seed=runner.seed)
         train_size = len(runner.train_dataloader.dataset)
@@ -128,11 +114,7 @@ class ClusteringHook(Hook):
         if not modalities:
             raise ValueError('ClusteringHook: the extraction dataset declares'
                              " no modalities (metainfo['modalities'])")
-        if isinstance(self.eps, dict) and set(self.eps) != set(modalities):
-            raise ValueError(
-                f'ClusteringHook: eps gives {sorted(self.eps)} but the '
-                f'dataset declares the modalities {tuple(modalities)}; give '
-                'one eps per modality, or a single number')
+        self._clusterer.check(tuple(modalities), runner.message_hub)
         self.label_features(runner)
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         if hasattr(sampler, 'check_batch_size'):
@@ -155,12 +137,19 @@ class ClusteringHook(Hook):
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Cluster (on scheduled epochs) and apply the labels."""
-        if runner.epoch % self.interval == 0:
+        if self.schedule.active(runner) and self._clusterer.active(runner):
             self.result = self.cluster(runner)
         elif self.result is None and self._restored is not None:
             self.result = self._restored
+            runner.logger.info(
+                f'epoch {runner.epoch + 1} clustering: the labels of the '
+                f'checkpoint (epoch {self.result.epoch + 1}) re-applied')
         elif self.result is None:
             self.result = self.cluster(runner)
+        else:
+            runner.logger.info(
+                f'epoch {runner.epoch + 1} clustering: not scheduled, the '
+                f'labels of epoch {self.result.epoch + 1} kept')
         self._restored = None
         self.apply(runner, self.result)
 
@@ -172,7 +161,7 @@ class ClusteringHook(Hook):
             getattr(runner, 'optim_wrapper', None), AmpOptimWrapper)
 
     def cluster(self, runner: Runner) -> PseudoLabels:
-        """Extract features and cluster each declared modality.
+        """Extract features and run the clusterer (rank 0, broadcast).
 
         Returns:
             PseudoLabels: ``labels``, ``modality_ids``, ``features`` (N, D)
@@ -187,40 +176,21 @@ class ClusteringHook(Hook):
             amp=self.uses_amp(runner),
             features=self.label_features(runner))
         extracted = time.perf_counter()
-        modalities = out['modalities']
-        labels = np.full(len(out['pids']), -1, dtype=np.int64)
-        rank, _ = get_dist_info()
-        split = split_by_modality(out['modality_ids'], modalities)
-        if rank == 0:
-            for modality in modalities:
-                index = split[modality]
-                if not len(index):
-                    continue
-                if self.label_source == 'ground_truth':
-                    labels[index] = np.unique(
-                        out['pids'][index].numpy(), return_inverse=True)[1]
-                    continue
-                feats = out['features'][index]
-                if self.centre_features:
-                    feats = torch.nn.functional.normalize(
-                        feats - feats.mean(0, keepdim=True), dim=1)
-                labels[index] = cluster_dbscan(
-                    feats,
-                    eps=self.eps_of(modality),
-                    min_samples=self.min_samples,
-                    k1=self.k1,
-                    k2=self.k2,
-                    **self.knn_cfg)
-        shared = [labels]
-        broadcast_object_list(shared)
         result = PseudoLabels(
-            modalities=modalities,
+            modalities=out['modalities'],
             modality_ids=out['modality_ids'],
-            labels=torch.from_numpy(shared[0]),
+            labels=torch.full((len(out['pids']), ), -1, dtype=torch.long),
             features=out['features'],
             part_features=out.get('part_features'),
             pids=out['pids'],
             epoch=runner.epoch)
+        labels = np.full(result.num_samples, -1, dtype=np.int64)
+        rank, _ = get_dist_info()
+        if rank == 0:
+            labels = self.clusterer(result).labels.numpy()
+        shared = [labels]
+        broadcast_object_list(shared)
+        result = result.with_fields(labels=torch.from_numpy(shared[0]))
         self._log(
             runner, result,
             dict(
@@ -252,13 +222,15 @@ class ClusteringHook(Hook):
         runner.logger.info(f'epoch {runner.epoch + 1} clustering: ' +
                            '; '.join(parts) +
                            f' [extraction {seconds["extraction"]:.1f} s, '
-                           f'Jaccard + DBSCAN {seconds["clustering"]:.1f} s]')
+                           f'{self._clusterer.name} '
+                           f'{seconds["clustering"]:.1f} s]')
         for modality, count in empty:
+            settings = self.clusterer.describe(modality)
             runner.logger.warning(
                 f'no {modality} cluster found (every one of its {count} '
-                f'images is an outlier at eps={self.eps_of(modality)}, '
-                f'min_samples={self.min_samples}): its loss terms are '
-                'skipped' if count else
+                'images is an outlier' +
+                (f' at {settings}' if settings else '') +
+                '): its loss terms are skipped' if count else
                 f'no {modality} image in the training set: its loss terms '
                 'are skipped')
 

@@ -1,1 +1,3 @@
 from .associators import *  # noqa: F401,F403
+from .clusterers import *  # noqa: F401,F403
+from .refiners import *  # noqa: F401,F403

@@ -27,11 +27,8 @@ custom_hooks = dict(
     stage=dict(stages=dict(cross=dict(epoch=switch_epoch))),
     clustering=dict(
         extract_dataloader=dict(batch_size=64, dataset=train_set),
-        eps=0.6,
-        min_samples=2,
-        k1=10,
-        k2=3),
-    association=dict(cmfp_k=5))
+        clusterer=dict(eps=0.6, min_samples=2, k1=10, k2=3)),
+    association=dict(refiners=dict(cmfp=dict(k=5))))
 train_cfg = dict(max_epochs=3, val_interval=3)
 default_hooks = dict(
     logger=dict(interval=1), checkpoint=dict(max_keep_ckpts=-1))

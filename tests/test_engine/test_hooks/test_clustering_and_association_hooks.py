@@ -1,4 +1,6 @@
 """ClusteringHook + AssociationHook + CrossModalClusterSampler in a Runner."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +46,12 @@ class OracleFeatureModel(PseudoLabelConsumer, BaseModel):
             self.clusters = pseudo_labels
 
 
-def make_runner(sysu_root, work_dir, mode='paired', max_epochs=2):
+def make_runner(sysu_root,
+                work_dir,
+                mode='paired',
+                max_epochs=2,
+                clusterer=None,
+                association=None):
     pipeline = [
         dict(type='LoadVIReIDImage'),
         dict(type='mmcv.Resize', scale=(8, 16), keep_ratio=False),
@@ -79,12 +86,13 @@ def make_runner(sysu_root, work_dir, mode='paired', max_epochs=2):
                     sampler=dict(type='DefaultSampler', shuffle=False),
                     batch_size=16,
                     collate_fn=dict(type='pseudo_collate')),
-                eps=0.5,
-                min_samples=2,
-                k1=11,
-                k2=2,
+                clusterer=clusterer or dict(
+                    type='JaccardDBSCAN', eps=0.5, min_samples=2, k1=11, k2=2),
                 show_progress=False),
-            dict(type='AssociationHook', cmfp_k=3)
+            dict(
+                type='AssociationHook',
+                **(association
+                   or dict(refiners=dict(cmfp=dict(type='CMFPRefiner', k=3)))))
         ],
         default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
         randomness=dict(seed=0),
@@ -127,6 +135,9 @@ def test_hooks_cluster_associate_and_feed_the_sampler(sysu_root, tmp_path):
     assert 'clustering: visible: 4 clusters, 0 outliers of 48' in log
     assert 'purity 1.000' in log
     assert 'infrared->visible accuracy 1.000' in log
+    # the components that ran, with their seconds
+    assert re.search(r'\[extraction [0-9.]+ s, JaccardDBSCAN [0-9.]+ s\]', log)
+    assert re.search(r'\[cmfp [0-9.]+ s, OTAssociator [0-9.]+ s\]', log)
     hub = runner.message_hub
     assert hub.get_scalar('clustering/infrared_num_clusters').current() == 4
 
@@ -153,14 +164,13 @@ def test_labels_are_saved_in_checkpoints(sysu_root, tmp_path):
 
 
 def test_ground_truth_labels_and_association(sysu_root, tmp_path):
-    """The ceiling options: true ids replace clusters and association."""
-    runner = make_runner(sysu_root, str(tmp_path / 'work'), max_epochs=1)
-    clustering, association = [
-        h for h in runner.hooks
-        if type(h).__name__ in ('ClusteringHook', 'AssociationHook')
-    ]
-    clustering.label_source = 'ground_truth'
-    association.ground_truth = True
+    """The ceiling components: true ids replace clusters and association."""
+    runner = make_runner(
+        sysu_root,
+        str(tmp_path / 'work'),
+        max_epochs=1,
+        clusterer=dict(type='GroundTruthClusterer'),
+        association=dict(associator=dict(type='GroundTruthAssociator')))
     # random features: DBSCAN could not recover the ids from them
     runner.model.forward = _random_features(runner.model.forward)
     runner.train()
@@ -176,8 +186,7 @@ def test_ground_truth_labels_and_association(sysu_root, tmp_path):
             assert set(pids[other][labels[other] == cross[i]]) == {pids[i]}
     log = open(runner.logger.log_file).read()
     assert 'infrared->visible accuracy 1.000' in log
-    with pytest.raises(ValueError, match='label_source'):
-        type(clustering)(extract_dataloader={}, label_source='kmeans')
+    assert 'GroundTruthClusterer' in log and 'GroundTruthAssociator' in log
 
 
 def _random_features(forward):
@@ -216,9 +225,7 @@ def test_extraction_precision_follows_the_optimizer_wrapper():
 def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
                                                 monkeypatch):
     """knn_cfg of the config is what the k-NN search receives."""
-    from mmvireid.engine.hooks import clustering_hook
     from mmvireid.models.utils import dbscan_clustering
-    from mmvireid.utils.knn import check_knn_cfg
     seen = []
     jaccard = dbscan_clustering.k_reciprocal_jaccard
 
@@ -227,24 +234,243 @@ def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
         return jaccard(features, **kwargs)
 
     monkeypatch.setattr(dbscan_clustering, 'k_reciprocal_jaccard', spy)
-    runner = make_runner(sysu_root, str(tmp_path / 'work'), max_epochs=1)
-    hook = next(
-        h for h in runner.hooks
-        if isinstance(h, clustering_hook.ClusteringHook))
-    hook.knn_cfg = check_knn_cfg(dict(chunk_size=7))
+    runner = make_runner(
+        sysu_root,
+        str(tmp_path / 'work'),
+        max_epochs=1,
+        clusterer=dict(
+            type='JaccardDBSCAN',
+            eps=0.5,
+            min_samples=2,
+            k1=11,
+            k2=2,
+            knn_cfg=dict(chunk_size=7)))
     runner.train()
     assert len(seen) == 2 and all(kw['chunk_size'] == 7 for kw in seen)
 
 
-@pytest.mark.parametrize('knn_cfg, error', [
-    (dict(chunk=3), 'unknown knn_cfg'),
-    (dict(knn_backend='annoy'), 'knn_backend must be one of'),
-    (dict(chunk_size=0), 'chunk_size must be a positive int'),
+@pytest.mark.parametrize('clusterer, error, match', [
+    (dict(type='JaccardDBSCAN', eps=0.5,
+          knn_cfg=dict(chunk=3)), ValueError, 'unknown knn_cfg'),
+    (dict(type='JaccardDBSCAN', eps=0.5, knn_cfg=dict(knn_backend='annoy')),
+     ValueError, 'knn_backend must be one of'),
+    (dict(type='JaccardDBSCAN', eps=0.5, knn_cfg=dict(chunk_size=0)),
+     ValueError, 'chunk_size must be a positive int'),
+    (dict(type='JaccardDBSCAN', eps=1.5), ValueError,
+     r'ClusteringHook clusterer: JaccardDBSCAN: eps .* got 1.5'),
+    (dict(type='JaccardDBSCAN', eps=0.5,
+          k3=2), TypeError, "ClusteringHook clusterer: .*'k3'"),
+    (dict(type='KMeans'), KeyError, 'ClusteringHook clusterer: KMeans'),
+    (dict(type='CMFPRefiner', k=3), TypeError, 'not a BaseClusterer'),
+    (dict(type='JaccardDBSCAN', eps=0.5,
+          schedule=dict(epochs=2)), ValueError, 'unknown schedule key'),
 ])
-def test_bad_knn_options_fail_at_build_time(knn_cfg, error):
+def test_bad_clusterers_fail_at_build_time(clusterer, error, match):
     from mmvireid.engine.hooks import ClusteringHook
-    with pytest.raises(ValueError, match=error):
-        ClusteringHook(extract_dataloader=dict(), knn_cfg=knn_cfg)
+    with pytest.raises(error, match=match):
+        ClusteringHook(extract_dataloader=dict(), clusterer=clusterer)
+
+
+@pytest.mark.parametrize('kwargs, error, match', [
+    (dict(refiners=dict(cmfp=dict(type='CMFPRefiner', kk=3))), TypeError,
+     "AssociationHook refiners.cmfp: .*'kk'"),
+    (dict(refiners=dict(cmfp=dict(type='CMFPRefiner', k=0))), ValueError,
+     'AssociationHook refiners.cmfp: CMFPRefiner: k must be'),
+    (dict(refiners=[dict(type='CMFPRefiner', k=3)]), TypeError,
+     'refiners must be a dict'),
+    (dict(associator=dict(type='OTAssociator', lambda_ot=0)), ValueError,
+     'AssociationHook associator: lambda_ot'),
+    (dict(pairs=[('visible', 'visible')]), ValueError, 'pairs must be'),
+])
+def test_bad_association_components_fail_at_build_time(kwargs, error, match):
+    from mmvireid.engine.hooks import AssociationHook
+    with pytest.raises(error, match=match):
+        AssociationHook(**kwargs)
+
+
+def test_refiners_run_in_key_order_and_none_removes_one():
+    from mmvireid.engine.hooks import AssociationHook
+    hook = AssociationHook(
+        refiners=dict(
+            b=dict(type='CMFPRefiner', k=2),
+            gone=None,
+            a=dict(type='CMFPRefiner', k=5)))
+    assert [(r.name, r.component.k) for r in hook.refiners] == [('b', 2),
+                                                                ('a', 5)]
+    assert AssociationHook().refiners == []
+    assert type(AssociationHook().associator).__name__ == 'OTAssociator'
+
+
+def test_clustering_schedule_keeps_the_labels_between_runs(
+        sysu_root, tmp_path, monkeypatch):
+    """The hook's interval and the clusterer's schedule: other epochs keep
+    the last labels (and say so); the first epoch always clusters."""
+    from mmvireid.engine.hooks import ClusteringHook
+    runner = make_runner(
+        sysu_root,
+        str(tmp_path / 'work'),
+        mode='intra',
+        max_epochs=4,
+        clusterer=dict(
+            type='JaccardDBSCAN',
+            eps=0.5,
+            min_samples=2,
+            k1=11,
+            k2=2,
+            schedule=dict(start_epoch=2)))
+    hook = next(h for h in runner.hooks if isinstance(h, ClusteringHook))
+    hook.schedule.interval = 2  # as ClusteringHook(interval=2)
+    clustered = []
+    cluster = hook.cluster
+    monkeypatch.setattr(hook, 'cluster',
+                        lambda r: clustered.append(r.epoch) or cluster(r))
+    runner.train()
+    # epoch 0 has no labels yet; 1 and 3 are off the interval; 2 is both
+    assert clustered == [0, 2]
+    log = open(runner.logger.log_file).read()
+    assert 'epoch 2 clustering: not scheduled, the labels of epoch 1 kept' \
+        in log
+    assert 'epoch 4 clustering: not scheduled, the labels of epoch 3 kept' \
+        in log
+
+
+def old_associate(clusters, cmfp_k, associator, pairs):
+    """The arithmetic of AssociationHook.associate before the label
+    pipeline's components (CMFP(tr) inline), for comparison."""
+    from mmvireid.evaluation.functional import cross_modality_propagation
+    from mmvireid.models.task_modules import ClusterSet
+    from mmvireid.models.utils import cluster_centroids, reassign_to_centroids
+    from mmvireid.structures import pair_key
+    modalities = clusters.modalities
+    labels = clusters.labels.clone()
+    index = {m: clusters.indices(m) for m in modalities}
+    feats = {m: clusters.features[index[m]] for m in modalities}
+    own = {m: labels[index[m]] for m in modalities}
+    if cmfp_k is not None and all(len(i) for i in index.values()):
+        first, second = modalities
+        feats[first], feats[second] = cross_modality_propagation(
+            feats[first], feats[second], k=cmfp_k)
+        for m in modalities:
+            kept = own[m] >= 0
+            if kept.any():
+                own[m][kept] = reassign_to_centroids(
+                    feats[m][kept], cluster_centroids(feats[m], own[m]))
+                labels[index[m]] = own[m]
+    centroids = {m: cluster_centroids(feats[m], own[m]) for m in modalities}
+    cross_labels, plans = {}, {}
+    for source, destination in pairs:
+        association = associator(
+            ClusterSet(feats[source], own[source], centroids[source]),
+            ClusterSet(feats[destination], own[destination],
+                       centroids[destination]))
+        cross = torch.full_like(labels, -1)
+        cross[index[source]] = association.cross_labels
+        cross_labels[pair_key(source, destination)] = cross
+        if association.plan is not None:
+            plans[pair_key(source, destination)] = association.plan
+    return labels, cross_labels, plans, centroids
+
+
+@pytest.mark.parametrize('cmfp_k', [None, 3])
+@pytest.mark.parametrize('reference_stop', [False, True])
+def test_associate_equals_the_inline_pipeline_it_replaces(
+        cmfp_k, reference_stop):
+    """Bit-identical labels, cross labels, plans and centroids; the
+    features handed on stay the clustering's."""
+    import torch.nn.functional as F
+
+    from mmvireid.engine.hooks import AssociationHook
+    from mmvireid.models.task_modules import OTAssociator
+    from mmvireid.structures import PseudoLabels
+    gen = torch.Generator().manual_seed(3)
+    num = 60
+    ids = (torch.rand(num, generator=gen) < 0.45).long()
+    labels = torch.randint(0, 5, (num, ), generator=gen)
+    labels[torch.rand(num, generator=gen) < 0.2] = -1
+    clusters = PseudoLabels(
+        modalities=('visible', 'infrared'),
+        modality_ids=ids,
+        labels=labels,
+        features=F.normalize(torch.randn(num, 8, generator=gen), dim=1),
+        pids=torch.randint(0, 5, (num, ), generator=gen))
+    refiners = {} if cmfp_k is None else dict(
+        cmfp=dict(type='CMFPRefiner', k=cmfp_k))
+    hook = AssociationHook(
+        refiners=refiners,
+        associator=dict(type='OTAssociator', reference_stop=reference_stop))
+    seconds = {}
+    got = hook.associate(clusters, seconds=seconds)
+    want = old_associate(clusters, cmfp_k,
+                         OTAssociator(reference_stop=reference_stop),
+                         hook.pairs_of(clusters.modalities))
+    assert torch.equal(got.labels, want[0])
+    assert got.cross_labels.keys() == want[1].keys()
+    assert all(torch.equal(got.cross_labels[k], v) for k, v in want[1].items())
+    assert all(torch.equal(got.plans[k], v) for k, v in want[2].items())
+    assert all(torch.equal(got.centroids[k], v) for k, v in want[3].items())
+    assert got.features is clusters.features
+    assert got.labels is not clusters.labels
+    ran = ['OTAssociator'] if cmfp_k is None else ['cmfp', 'OTAssociator']
+    assert list(seconds) == ran
+    if cmfp_k is not None:  # CMFP changed something
+        assert not torch.equal(got.labels, clusters.labels)
+
+
+def test_components_follow_their_schedules(caplog):
+    """A refiner from epoch 1, an associator every other epoch: what runs
+    when, what the consumers get, what the log says."""
+    import logging
+    from types import SimpleNamespace
+
+    import torch.nn.functional as F
+    from mmengine.logging import MessageHub
+
+    from mmvireid.engine.hooks import AssociationHook
+    from mmvireid.structures import PseudoLabels
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.arange(40) % 2
+    clusters = PseudoLabels(
+        modalities=('visible', 'infrared'),
+        modality_ids=ids,
+        labels=torch.arange(40) // 2 % 4,
+        features=F.normalize(torch.randn(40, 8, generator=gen), dim=1),
+        pids=torch.arange(40) // 2 % 4)
+    hook = AssociationHook(
+        refiners=dict(
+            cmfp=dict(type='CMFPRefiner', k=3, schedule=dict(start_epoch=1))),
+        associator=dict(type='OTAssociator', schedule=dict(interval=2)))
+    hub = MessageHub('components_follow_their_schedules')
+    runner = SimpleNamespace(
+        epoch=0,
+        message_hub=hub,
+        logger=logging.getLogger('components_follow_their_schedules'),
+        model=SimpleNamespace(),
+        train_dataloader=SimpleNamespace(sampler=None))
+    ran = {}
+    for epoch in range(4):
+        runner.epoch = epoch
+        hook.result = None
+        hub.update_info('pseudo_labels', clusters, resumed=False)
+        with caplog.at_level(logging.INFO):
+            caplog.clear()
+            hook.before_train_epoch(runner)
+        ran[epoch] = (hook.result, caplog.text)
+    # epoch 0: the associator only, on the clustering's labels
+    result, text = ran[0]
+    assert torch.equal(result.labels, clusters.labels)
+    assert set(
+        result.cross_labels) == {'infrared->visible', 'visible->infrared'}
+    assert 'epoch 1 association: infrared->visible accuracy' in text
+    assert '[OTAssociator ' in text and 'cmfp' not in text
+    # epoch 1: CMFP only (no association): refined labels, no cross labels
+    result, text = ran[1]
+    assert not result.cross_labels and result.centroids
+    assert 'epoch 2 association: no associator this epoch [cmfp ' in text
+    assert 'OTAssociator' not in text
+    # epoch 2: both, in order
+    result, text = ran[2]
+    assert result.cross_labels
+    assert re.search(r'\[cmfp [0-9.]+ s, OTAssociator [0-9.]+ s\]', text)
 
 
 def test_faiss_backend_without_faiss_is_a_clear_error(monkeypatch):
@@ -261,4 +487,8 @@ def test_faiss_backend_without_faiss_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, '__import__', no_faiss)
     with pytest.raises(ImportError, match='faiss-cpu'):
         ClusteringHook(
-            extract_dataloader=dict(), knn_cfg=dict(knn_backend='faiss'))
+            extract_dataloader=dict(),
+            clusterer=dict(
+                type='JaccardDBSCAN',
+                eps=0.5,
+                knn_cfg=dict(knn_backend='faiss')))

@@ -1,4 +1,8 @@
 from .base_associator import Association, BaseAssociator, ClusterSet
+from .ground_truth_associator import GroundTruthAssociator
 from .ot_associator import OTAssociator
 
-__all__ = ['BaseAssociator', 'ClusterSet', 'Association', 'OTAssociator']
+__all__ = [
+    'BaseAssociator', 'ClusterSet', 'Association', 'OTAssociator',
+    'GroundTruthAssociator'
+]

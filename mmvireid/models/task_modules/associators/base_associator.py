@@ -1,7 +1,7 @@
 """The contract of a cross-modal associator (a label-pipeline component)."""
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -18,11 +18,15 @@ class ClusterSet:
             outliers.
         centroids (Tensor): ``(K, D)`` L2-normalised centre of each cluster
             ``0..K-1``.
+        pids (Tensor, optional): ``(n,)`` int64 true ids, where the training
+            set keeps them: for diagnostic associators only (the supervised
+            ceiling), never an unsupervised training signal.
     """
 
     features: torch.Tensor
     labels: torch.Tensor
     centroids: torch.Tensor
+    pids: Optional[torch.Tensor] = None
 
     @property
     def num_clusters(self) -> int:
@@ -59,6 +63,13 @@ class BaseAssociator(metaclass=ABCMeta):
     outlier (label ``-1``) the cross label ``-1`` and must accept a side
     without clusters (``K = 0``: every cross label ``-1``).
     """
+
+    def check(self, modalities: Tuple[str, ...]) -> None:
+        """Check the settings against the dataset's declared modalities.
+
+        Called by the hook in ``before_train``. Raises ``ValueError`` for a
+        mismatch; the base accepts any modalities.
+        """
 
     @abstractmethod
     def __call__(self, source: ClusterSet,
