@@ -14,6 +14,10 @@ from mmvireid.utils import register_all_modules
 
 register_all_modules()
 
+#: the clusterer of the tiny SYSU tree's runs
+TINY_CLUSTERER = dict(
+    type='JaccardDBSCAN', eps=0.5, min_samples=2, k1=11, k2=2)
+
 
 @MODELS.register_module(force=True)
 class OracleFeatureModel(PseudoLabelConsumer, BaseModel):
@@ -86,8 +90,7 @@ def make_runner(sysu_root,
                     sampler=dict(type='DefaultSampler', shuffle=False),
                     batch_size=16,
                     collate_fn=dict(type='pseudo_collate')),
-                clusterer=clusterer or dict(
-                    type='JaccardDBSCAN', eps=0.5, min_samples=2, k1=11, k2=2),
+                clusterer=clusterer or TINY_CLUSTERER,
                 show_progress=False),
             dict(
                 type='AssociationHook',
@@ -238,13 +241,7 @@ def test_knn_options_reach_the_jaccard_distance(sysu_root, tmp_path,
         sysu_root,
         str(tmp_path / 'work'),
         max_epochs=1,
-        clusterer=dict(
-            type='JaccardDBSCAN',
-            eps=0.5,
-            min_samples=2,
-            k1=11,
-            k2=2,
-            knn_cfg=dict(chunk_size=7)))
+        clusterer=dict(TINY_CLUSTERER, knn_cfg=dict(chunk_size=7)))
     runner.train()
     assert len(seen) == 2 and all(kw['chunk_size'] == 7 for kw in seen)
 
@@ -311,13 +308,7 @@ def test_clustering_schedule_keeps_the_labels_between_runs(
         str(tmp_path / 'work'),
         mode='intra',
         max_epochs=4,
-        clusterer=dict(
-            type='JaccardDBSCAN',
-            eps=0.5,
-            min_samples=2,
-            k1=11,
-            k2=2,
-            schedule=dict(start_epoch=2)))
+        clusterer=dict(TINY_CLUSTERER, schedule=dict(start_epoch=2)))
     hook = next(h for h in runner.hooks if isinstance(h, ClusteringHook))
     hook.schedule.interval = 2  # as ClusteringHook(interval=2)
     clustered = []
