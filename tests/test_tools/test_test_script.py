@@ -38,35 +38,44 @@ model = dict(
 """
 
 
-def test_random_model_on_synthvi(tmp_path):
+def save_model(path, **model):
+    """A randomly initialised ReIDer's checkpoint."""
+    register_all_modules()
+    torch.manual_seed(0)
+    cfg = dict(
+        type='ReIDer',
+        backbone=dict(
+            type='mmpretrain.ResNet',
+            depth=18,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(3, )),
+        neck=dict(type='mmpretrain.GeneralizedMeanPooling'))
+    cfg.update(model)
+    torch.save(dict(state_dict=MODELS.build(cfg).state_dict()), path)
+
+
+def run_test_script(tmp_path, ckpt, *options):
     cfg_path = tmp_path / 'tiny_synthvi.py'
     cfg_path.write_text(
         CONFIG.format(root=ROOT, data_root=tmp_path / 'synthvi'))
-    register_all_modules()
-    torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='ReIDer',
-            backbone=dict(
-                type='mmpretrain.ResNet',
-                depth=18,
-                stem_channels=8,
-                base_channels=8,
-                out_indices=(3, ))))
-    ckpt = tmp_path / 'random.pth'
-    torch.save(dict(state_dict=model.state_dict()), ckpt)
-    out = tmp_path / 'metrics.json'
-    proc = subprocess.run([
+    return subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools', 'test.py'),
         str(cfg_path),
         str(ckpt), '--work-dir',
-        str(tmp_path / 'work'), '--out',
-        str(out), '--threads', '1'
+        str(tmp_path / 'work'), '--threads', '1', *options
     ],
                           capture_output=True,
                           text=True,
                           timeout=300)
+
+
+def test_random_model_on_synthvi(tmp_path):
+    ckpt = tmp_path / 'random.pth'
+    save_model(ckpt)
+    out = tmp_path / 'metrics.json'
+    proc = run_test_script(tmp_path, ckpt, '--out', str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads(out.read_text())
     for prefix in ('synthvi-all/', 'synthvi-all/cmfp-'):
@@ -79,3 +88,27 @@ def test_random_model_on_synthvi(tmp_path):
     log = proc.stdout + proc.stderr
     assert 'trial 3/3' in log
     assert 'Load checkpoint from' in log
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path):
+    """Issue #10, row 2: a checkpoint of another architecture used to be
+    evaluated (exit 0, metrics written) with only a warning."""
+    ckpt = tmp_path / 'resnet34.pth'
+    save_model(
+        ckpt,
+        backbone=dict(
+            type='mmpretrain.ResNet',
+            depth=34,
+            stem_channels=8,
+            base_channels=8,
+            out_indices=(3, )))
+    out = tmp_path / 'metrics.json'
+    proc = run_test_script(tmp_path, ckpt, '--out', str(out))
+    assert proc.returncode != 0
+    assert f'the checkpoint {ckpt} does not match' in proc.stderr
+    assert 'unexpected key' in proc.stderr and '--non-strict' in proc.stderr
+    assert not out.exists()
+    # the user who means it
+    proc = run_test_script(tmp_path, ckpt, '--out', str(out), '--non-strict')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.exists()

@@ -1,4 +1,5 @@
 """P x K cluster samplers of the two training stages of cross-modal USL."""
+import numbers
 from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
@@ -80,7 +81,7 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
             ``metainfo['modalities']`` when it has one).
         num_clusters (int): Clusters per modality per batch (``P``).
         num_instances (int): Images per cluster (``K``).
-        iters_per_epoch (int): Batches per epoch and rank.
+        iters_per_epoch (int): Batches per epoch and rank (>= 1).
         mode (str): ``'intra'`` or ``'paired'``.
         seed (int, optional): Base seed, synchronised across ranks.
     """
@@ -92,6 +93,18 @@ class CrossModalClusterSampler(Sampler, PseudoLabelConsumer):
                  iters_per_epoch: int = 300,
                  mode: str = 'intra',
                  seed: Optional[int] = None) -> None:
+        sizes = dict(
+            num_clusters=num_clusters,
+            num_instances=num_instances,
+            iters_per_epoch=iters_per_epoch)
+        for key, value in sizes.items():
+            # an epoch of 0 batches trained nothing and still reported
+            # metrics (issue #10, row 4)
+            if isinstance(value, bool) or not isinstance(
+                    value, numbers.Integral) or value < 1:
+                raise ValueError(
+                    f'CrossModalClusterSampler: {key} must be an int >= 1, '
+                    f'got {value!r} (train_dataloader.sampler.{key})')
         self.dataset_size = len(dataset)
         metainfo = getattr(dataset, 'metainfo', None)
         declared = metainfo.get('modalities') if isinstance(metainfo,

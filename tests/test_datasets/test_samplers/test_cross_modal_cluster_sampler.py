@@ -419,3 +419,17 @@ def test_ids_reach_dataloader_workers():
     assert {g['type'] for g in got} == {'DrawnIndex'}
     assert [(g['group_id'], g['pair_id'])
             for g in got] == [(i.group_id, i.pair_id) for i in expected]
+
+
+@pytest.mark.parametrize('key,value', [('iters_per_epoch', 0),
+                                       ('num_instances', 0),
+                                       ('num_clusters', -2),
+                                       ('iters_per_epoch', 2.5)])
+def test_sizes_below_one_are_refused_when_built(key, value):
+    """iters_per_epoch=0 used to train nothing and still report metrics
+    (issue #10, row 4)."""
+    with pytest.raises(
+            ValueError,
+            match=rf'{key} must be an int >= 1, got {value!r} '
+            rf'\(train_dataloader\.sampler\.{key}\)'):
+        build(**{key: value})

@@ -23,3 +23,12 @@ def test_corrupt_file(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='c.jpg'):
         LoadVIReIDImage()(dict(img_path=str(tmp_path / 'c.jpg')))
+
+
+def test_zero_byte_file_names_its_path(tmp_path):
+    """A zero-byte JPEG made OpenCV raise a bare cv2.error without a path
+    (issue #10, row 8)."""
+    path = tmp_path / 'empty.jpg'
+    path.write_bytes(b'')
+    with pytest.raises(ImageLoadError, match=r'empty\.jpg is empty \(0 bytes'):
+        LoadVIReIDImage()(dict(img_path=str(path)))
