@@ -1,5 +1,4 @@
 """The generic ReID model: backbone, neck, optional training head."""
-from contextlib import ExitStack
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -10,6 +9,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmvireid.registry import MODELS
 from mmvireid.structures import (PseudoLabelConsumer, PseudoLabels,
                                  VIReIDDataSample)
+from ..utils.joint_train_step import joint_train_step
 from ..utils.label_rows import write_labels
 from ..utils.schedule_aware import ScheduleAware
 
@@ -375,39 +375,4 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         hook = getattr(self.head, 'train_step', None)
         if callable(hook):
             return hook(self, data, optim_wrapper)
-        own = [
-            k for k, w in optim_wrapper.items()
-            if type(w).backward is not OptimWrapper.backward
-        ]
-        if own:
-            raise TypeError(
-                f'a joint step shares one backward, but the wrappers {own} '
-                'have their own backward (e.g. an AmpOptimWrapper): give '
-                'the head a train_step hook that steps each one')
-        factors = {
-            k: w.scale_loss(torch.ones(())).item()
-            for k, w in optim_wrapper.items()
-        }
-        if len(set(factors.values())) > 1:
-            raise ValueError(
-                'a joint step scales one loss for gradient accumulation, but '
-                f'the wrappers scale it differently ({factors}): give them '
-                'the same accumulative_counts')
-        wrappers = list(optim_wrapper.values())
-        with ExitStack() as contexts:
-            for wrapper in wrappers:
-                contexts.enter_context(wrapper.optim_context(self))
-            data = self.data_preprocessor(data, True)
-            losses = self._run_forward(data, mode='loss')
-        parsed_losses, log_vars = self.parse_losses(losses)
-        # update_params of every wrapper with one backward: the first one's
-        # backward counts its iteration, the others count theirs as
-        # OptimWrapper.backward does
-        wrappers[0].backward(wrappers[0].scale_loss(parsed_losses))
-        for wrapper in wrappers[1:]:
-            wrapper._inner_count += 1
-        for wrapper in wrappers:
-            if wrapper.should_update():
-                wrapper.step()
-                wrapper.zero_grad()
-        return log_vars
+        return joint_train_step(self, data, optim_wrapper)
