@@ -11,6 +11,25 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner.amp import autocast
 from mmengine.utils import ProgressBar
 
+#: the features :func:`extract_features` returns ('global' always)
+EXTRACTED_FEATURES = ('global', 'parts')
+
+
+def check_extracted_features(features: Sequence[str],
+                             owner: str = 'extract_features') -> tuple:
+    """``features`` as a tuple, checked against :data:`EXTRACTED_FEATURES`.
+
+    Raises:
+        ValueError: ``'global'`` is missing or another name is given; the
+            message starts with ``owner``.
+    """
+    features = tuple(features)
+    if 'global' not in features or set(features) - set(EXTRACTED_FEATURES):
+        raise ValueError(
+            f'{owner}: the features {features} cannot be extracted: '
+            f"'global' is required and {EXTRACTED_FEATURES[1:]} may be added")
+    return features
+
 
 @torch.no_grad()
 def extract_features(
@@ -51,10 +70,7 @@ def extract_features(
         ValueError: ``features`` lacks ``'global'`` or names a feature
             other than ``'global'`` / ``'parts'``.
     """
-    features = tuple(features)
-    if 'global' not in features or set(features) - {'global', 'parts'}:
-        raise ValueError("extract_features: features must include 'global'"
-                         f" and may add 'parts', got {features}")
+    features = check_extracted_features(features)
     if features == ('global', ):
         step = model.test_step
     else:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from mmengine.dataset import DefaultSampler, pseudo_collate
 from torch.utils.data import DataLoader
@@ -77,3 +78,14 @@ def test_mixed_precision_extraction_returns_float32_close_to_fp32(sysu_root):
     cosine = (mixed['features'] * full['features']).sum(1)
     assert cosine.min() > 0.99, cosine.min()
     assert not torch.equal(mixed['features'], full['features'])
+
+
+def test_only_the_extractable_features_are_accepted():
+    from mmvireid.engine.feature_extraction import check_extracted_features
+    assert check_extracted_features(['global', 'parts']) == ('global', 'parts')
+    for bad in (('parts', ), ('global', 'tokens')):
+        with pytest.raises(
+                ValueError,
+                match=r"^ClusteringHook: the features .* 'global' "
+                'is required'):
+            check_extracted_features(bad, 'ClusteringHook')

@@ -14,7 +14,7 @@ from mmvireid.evaluation.functional import cluster_quality
 from mmvireid.models.task_modules import BaseClusterer
 from mmvireid.registry import HOOKS
 from mmvireid.structures import PseudoLabelConsumer, PseudoLabels
-from ..feature_extraction import extract_features
+from ..feature_extraction import check_extracted_features, extract_features
 from .component_schedule import ComponentSchedule, ScheduledComponent
 
 #: the clusterer of a ClusteringHook built without one (SYSU-MM01's)
@@ -126,14 +126,9 @@ class ClusteringHook(Hook):
         ``('global',)`` for a model without them), checked."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        names = tuple(getattr(model, 'label_features', ('global', )))
-        unknown = set(names) - {'global', 'parts'}
-        if 'global' not in names or unknown:
-            raise ValueError(
-                f'ClusteringHook: the model asks for the label features '
-                f"{names}; the extraction provides 'global' (required) and "
-                f"'parts'")
-        return names
+        return check_extracted_features(
+            getattr(model, 'label_features', ('global', )),
+            "ClusteringHook (the model's label_features)")
 
     def before_train_epoch(self, runner: Runner) -> None:
         """Cluster (on scheduled epochs) and apply the labels."""
