@@ -5,6 +5,7 @@ from mmengine.fileio import dump
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmvireid.engine.runner import CheckpointError
 from mmvireid.utils import register_all_modules
 from mmvireid.utils.launch import (add_launch_args, finish_launch, load_config,
                                    parse_launch_args, prepare_launch)
@@ -41,6 +42,8 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     try:
         runner.load_checkpoint(args.checkpoint, strict=not args.non_strict)
+    except CheckpointError as error:  # empty, truncated or corrupt file
+        raise SystemExit(f'tools/test.py: {error}') from error
     except RuntimeError as error:
         if 'state_dict' not in str(error):
             raise

@@ -4,6 +4,7 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from mmvireid.engine.runner import CheckpointError
 from mmvireid.utils import register_all_modules
 from mmvireid.utils.launch import (add_launch_args, finish_launch, load_config,
                                    parse_launch_args, prepare_launch)
@@ -44,7 +45,10 @@ def main() -> None:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except CheckpointError as error:  # names the file and its fault
+        raise SystemExit(f'tools/train.py: {error}') from error
     finish_launch()
 
 

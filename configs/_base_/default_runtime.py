@@ -9,7 +9,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # mmengine's CheckpointHook, but an old checkpoint is removed only once
+    # the new one is complete (mmvireid/engine/hooks/atomic_checkpoint_hook.py)
+    checkpoint=dict(
+        type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # every rank ends an epoch with rank 0's BatchNorm statistics
     sync_buffers=dict(type='BroadcastBuffersHook'),
@@ -36,3 +39,8 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=None, deterministic=False)
+
+# before training, decode every val / test image (ImageCheckHook), so a
+# corrupt evaluation image fails the run at its start, not after training;
+# custom_hooks = dict(check_images=None) turns it off
+custom_hooks = dict(check_images=dict(type='ImageCheckHook'))

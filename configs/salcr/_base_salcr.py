@@ -134,5 +134,5 @@ custom_hooks = dict(
 default_hooks = dict(
     # the last epoch is the result: SYSU has no validation split, and
     # selecting on the test set (as the reference does) is not done here
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2))
+    checkpoint=dict(interval=1, max_keep_ckpts=2))
 randomness = dict(seed=0)

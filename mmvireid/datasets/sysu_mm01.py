@@ -22,6 +22,9 @@ class SYSUMM01(BaseVIReIDDataset):
         data_root/cam1..cam6/<4-digit id>/<image>    # cam3, cam6 infrared
         data_root/exp/{train,val,test}_id.txt        # one line of ids
 
+    Ids may also be given one per line (any mix of commas and whitespace);
+    every listed id needs a folder in at least one camera.
+
     Args:
         data_root (str): The ``SYSU-MM01`` folder.
         split (str): ``'train'``, ``'test'``, ``'query'`` or ``'gallery'``.

@@ -11,6 +11,8 @@ draws images of the visible cameras with Python's ``random`` seeded by
 import os
 import os.path as osp
 import random
+import re
+from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -19,6 +21,8 @@ VISIBLE_CAMERAS = (1, 2, 4, 5)
 INFRARED_CAMERAS = (3, 6)
 GALLERY_CAMERAS = {'all': (1, 2, 4, 5), 'indoor': (1, 2)}
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+# ids are separated by commas and/or whitespace (newlines included)
+_ID_SEPARATORS = re.compile(r'[\s,]+')
 
 SplitTuple = Tuple[List[str], np.ndarray, np.ndarray]
 
@@ -47,7 +51,11 @@ def check_sysu_root(data_path: str) -> None:
 
 
 def read_sysu_ids(data_path: str, split_file: str) -> List[int]:
-    """Read one ``exp/*_id.txt`` file: one line of comma-separated ids.
+    """Read one ``exp/*_id.txt`` file and check every id has a folder.
+
+    The official files hold one line of comma-separated ids; ids separated
+    by commas, spaces, tabs or newlines in any mix (e.g. one id per line)
+    are read the same way, and empty tokens (a trailing comma) are ignored.
 
     Args:
         data_path (str): The dataset root.
@@ -55,24 +63,54 @@ def read_sysu_ids(data_path: str, split_file: str) -> List[int]:
 
     Returns:
         list[int]: The ids in file order.
+
+    Raises:
+        FileNotFoundError: The file is missing.
+        ValueError: The file is empty, has a token that is not an integer,
+            lists an id twice, or lists ids that have no folder in any
+            camera (all of them are named).
     """
     path = osp.join(data_path, 'exp', split_file)
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'SYSU-MM01 split file {path!r} is missing; expected one line of '
-            'comma-separated integer person ids')
-    with open(path) as file:
-        lines = file.read().splitlines()
-    if not lines or not lines[0].strip():
+            f'SYSU-MM01 split file {path!r} is missing; expected '
+            'comma-separated integer person ids (one line, as released)')
+    with open(path, encoding='utf-8-sig') as file:
+        tokens = [tok for tok in _ID_SEPARATORS.split(file.read()) if tok]
+    if not tokens:
         raise ValueError(f'SYSU-MM01 split file {path!r} is empty; expected '
-                         'one line of comma-separated integer person ids')
-    ids = []
-    for token in lines[0].split(','):
-        if not token.strip().isdigit():
-            raise ValueError(f'SYSU-MM01 split file {path!r} has the token '
-                             f'{token!r}, which is not an integer person id')
-        ids.append(int(token))
+                         'comma-separated integer person ids')
+    bad = [tok for tok in tokens if not (tok.isascii() and tok.isdigit())]
+    if bad:
+        raise ValueError(f'SYSU-MM01 split file {path!r} has the token '
+                         f'{bad[0]!r}, which is not an integer person id '
+                         f'({len(bad)} such token(s): {bad[:10]})')
+    ids = [int(tok) for tok in tokens]
+    repeated = sorted(pid for pid, n in Counter(ids).items() if n > 1)
+    if repeated:
+        raise ValueError(f'SYSU-MM01 split file {path!r} lists the ids '
+                         f'{repeated} more than once')
+    _check_id_folders(data_path, path, ids)
     return ids
+
+
+def _check_id_folders(data_path: str, path: str, ids: Sequence[int]) -> None:
+    """Raise unless every id has a ``camN/<id>`` folder in some camera.
+
+    SYSU-MM01 itself lacks some (camera, id) folders (a person not seen by
+    that camera), which the protocol skips; an id seen by no camera at all
+    means a wrongly prepared copy or a wrong split file.
+    """
+    cams = [osp.join(data_path, f'cam{c}') for c in range(1, 7)]
+    missing = [
+        pid for pid in ids
+        if not any(osp.isdir(osp.join(cam, f'{pid:04d}')) for cam in cams)
+    ]
+    if missing:
+        raise ValueError(
+            f'SYSU-MM01 split file {path!r} lists {len(missing)} id(s) with '
+            f'no folder in any camera (cam1..cam6/<4-digit id> under '
+            f'{data_path!r}): {", ".join(f"{pid:04d}" for pid in missing)}')
 
 
 def list_identity_images(data_path: str, cam: int, pid: int) -> List[str]:
@@ -120,10 +158,39 @@ def process_train_sysu(data_path: str) -> Tuple[SplitTuple, SplitTuple]:
         tuple: ``(visible, infrared)``, each ``(paths, pids, cams)``.
     """
     check_sysu_root(data_path)
-    ids = read_sysu_ids(data_path, 'train_id.txt')
-    ids += read_sysu_ids(data_path, 'val_id.txt')
+    ids = _train_ids(data_path)
     return (_as_split(_collect(data_path, ids, VISIBLE_CAMERAS)),
             _as_split(_collect(data_path, ids, INFRARED_CAMERAS)))
+
+
+def _train_ids(data_path: str) -> List[int]:
+    """The train ids then the val ids; an id in both files is an error."""
+    train = read_sysu_ids(data_path, 'train_id.txt')
+    val = read_sysu_ids(data_path, 'val_id.txt')
+    both = sorted(set(train) & set(val))
+    if both:
+        raise ValueError(
+            f'SYSU-MM01 at {data_path!r}: exp/train_id.txt and '
+            f'exp/val_id.txt both list the ids {both} (their images would '
+            'be trained on twice)')
+    return train + val
+
+
+def list_sysu_images(data_path: str) -> List[str]:
+    """Every image of every listed id (train, val, test) in every camera.
+
+    The images the training set, the queries and any gallery trial can
+    use, e.g. to verify that each one decodes.
+
+    Args:
+        data_path (str): The dataset root.
+
+    Returns:
+        list[str]: Image paths, ids sorted, cameras in order.
+    """
+    check_sysu_root(data_path)
+    ids = _train_ids(data_path) + read_sysu_ids(data_path, 'test_id.txt')
+    return _collect(data_path, set(ids), range(1, 7))['paths']
 
 
 def process_query_sysu(data_path: str, mode: str = 'all') -> SplitTuple:

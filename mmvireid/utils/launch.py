@@ -9,16 +9,23 @@ from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 
+from .config_compat import CfgOptionsAction
 from .hook_configs import hooks_as_list
 
 
 def add_launch_args(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``tools/train.py`` and ``tools/test.py``:
     ``--work-dir``, ``--threads``, ``--cfg-options``, ``--launcher`` and
-    ``--local-rank``."""
+    ``--local-rank``.
+
+    ``--cfg-options`` is parsed by
+    :class:`~mmvireid.utils.config_compat.CfgOptionsAction`: mmengine's
+    syntax, but a value with spaces keeps them (mmengine's ``DictAction``
+    removes them: ``data_root="my data"`` became ``mydata``).
+    """
     parser.add_argument('--work-dir', help='where logs and results go')
     parser.add_argument(
         '--threads',
@@ -28,8 +35,9 @@ def add_launch_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. train_cfg.max_epochs=2')
+        action=CfgOptionsAction,
+        help='override config settings, e.g. train_cfg.max_epochs=2; a '
+        'value quoted with spaces keeps them (data_root="my data")')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -121,6 +121,9 @@ def test_regdb_config_trains_one_iteration(regdb_root, tmp_path):
     cfg = tiny_run_config(
         osp.join(ROOT, 'configs', 'salcr', 'regdb.py'), regdb_root,
         str(tmp_path / 'work'), lambda dataset: dataset.update(trial=2))
+    # the tiny tree has 4 images per modality: k1 must stay below that
+    # (k1=4 made every modality one cluster, which is now refused)
+    cfg.custom_hooks.clustering.clusterer.k1 = 3
     runner = RUNNERS.build(cfg)
     runner.train()
     assert runner.iter == 1
@@ -198,7 +201,8 @@ def test_hooks_of_the_rows():
 
     full = hooks('synthvi.py')
     assert list(full) == [
-        'StageHook', 'ClusteringHook', 'AssociationHook', 'EpochSeedHook'
+        'ImageCheckHook', 'StageHook', 'ClusteringHook', 'AssociationHook',
+        'EpochSeedHook'
     ]
     assert full['AssociationHook']['refiners'] == dict(
         cmfp=dict(type='CMFPRefiner', k=10))

@@ -49,8 +49,13 @@ def test_query_order_and_cameras(sysu_root):
 @pytest.mark.parametrize('trial', [0, 3, 9])
 def test_gallery_matches_reference_draw(tmp_path, mode, trial):
     root = make_sysu_tree(
-        str(tmp_path / 's'), test_ids=(12, 3, 8), default_count=6,
-        images={(2, 8): 0, (4, 3): 2})
+        str(tmp_path / 's'),
+        test_ids=(12, 3, 8),
+        default_count=6,
+        images={
+            (2, 8): 0,
+            (4, 3): 2
+        })
     paths, pids, cams = process_gallery_sysu(root, mode, trial)
     assert paths == reference_gallery(root, mode, trial)
     assert set(cams) <= ({1, 2, 4, 5} if mode == 'all' else {1, 2})
@@ -136,3 +141,55 @@ def test_empty_identity_folder(sysu_root):
 def test_bad_mode(sysu_root):
     with pytest.raises(ValueError, match='outdoor'):
         process_gallery_sysu(sysu_root, 'outdoor', 0)
+
+
+def write_split(root, name, text):
+    with open(osp.join(root, 'exp', name), 'w') as f:
+        f.write(text)
+
+
+def test_one_id_per_line_and_mixed_separators_are_read(sysu_root):
+    official = process_train_sysu(sysu_root)
+    query = process_query_sysu(sysu_root)
+    gallery = process_gallery_sysu(sysu_root, 'all', 3)[0]
+    write_split(sysu_root, 'train_id.txt', '1\n2\n3\n')
+    write_split(sysu_root, 'val_id.txt', '4')
+    write_split(sysu_root, 'test_id.txt', '\ufeff5, 6\r\n7,\n\n')
+    for got, want in zip(
+            process_train_sysu(sysu_root) + (process_query_sysu(sysu_root), ),
+            official + (query, )):
+        assert got[0] == want[0]
+        assert list(got[1]) == list(want[1])
+    # the gallery draw depends on the ids only, not on how they are written
+    assert process_gallery_sysu(sysu_root, 'all', 3)[0] == gallery
+
+
+def test_ids_without_any_folder_are_all_named(sysu_root):
+    write_split(sysu_root, 'test_id.txt', '5,8,6,7,12\n')
+    with pytest.raises(ValueError) as info:
+        process_query_sysu(sysu_root)
+    message = str(info.value)
+    assert osp.join(sysu_root, 'exp', 'test_id.txt') in message
+    assert message.endswith(': 0008, 0012')
+    assert '2 id(s) with no folder in any camera' in message
+
+
+def test_an_id_seen_by_some_cameras_only_is_fine(sysu_root):
+    # as in SYSU-MM01 itself: id 4 appears in cam1 only, so it has
+    # visible but no infrared training images
+    for cam in range(2, 7):
+        folder = osp.join(sysu_root, f'cam{cam}', '0004')
+        for name in os.listdir(folder):
+            os.remove(osp.join(folder, name))
+        os.rmdir(folder)
+    (vis, vis_pids, _), (ir, ir_pids, _) = process_train_sysu(sysu_root)
+    assert list(vis_pids).count(4) == 3 and 4 not in set(ir_pids)
+
+
+def test_repeated_ids_are_refused(sysu_root):
+    write_split(sysu_root, 'train_id.txt', '1,2\n3\n2,1\n')
+    with pytest.raises(ValueError, match=r'train_id.txt.*\[1, 2\] more than'):
+        process_train_sysu(sysu_root)
+    write_split(sysu_root, 'train_id.txt', '1,2,3,4\n')
+    with pytest.raises(ValueError, match=r'val_id.txt both list .*\[4\]'):
+        process_train_sysu(sysu_root)

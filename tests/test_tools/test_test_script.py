@@ -4,10 +4,12 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmvireid.registry import MODELS
 from mmvireid.utils import register_all_modules
+from tool_scripts import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -112,3 +114,37 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     proc = run_test_script(tmp_path, ckpt, '--out', str(out), '--non-strict')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.exists()
+
+
+def test_an_empty_or_corrupt_checkpoint_is_refused_naming_it(
+        tmp_path, monkeypatch):
+    """Issue #10, rows 11 and 12: a 0-byte file was a bare EOFError and one
+    with changed bytes was evaluated with wrong weights (in-process: the
+    refusal comes before any data is read)."""
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    flipped = tmp_path / 'flipped.pth'
+    save_model(flipped)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x01  # in the weights: torch.load accepts it
+    flipped.write_bytes(bytes(data))
+    torch.load(flipped)
+    cfg_path = tmp_path / 'tiny_synthvi.py'
+    cfg_path.write_text(
+        CONFIG.format(root=ROOT, data_root=tmp_path / 'synthvi'))
+    test_script = load_tool('test.py')
+    out = tmp_path / 'metrics.json'
+    for ckpt, fault in ((empty, 'is empty (0 bytes)'),
+                        (flipped, 'is corrupt: the CRC-32')):
+        monkeypatch.setattr(sys, 'argv', [
+            'test.py',
+            str(cfg_path),
+            str(ckpt), '--out',
+            str(out), '--work-dir',
+            str(tmp_path / 'work')
+        ])
+        with pytest.raises(SystemExit) as exit_info:
+            test_script.main()
+        assert str(exit_info.value).startswith(
+            f'tools/test.py: checkpoint {ckpt} {fault}')
+        assert not out.exists()

@@ -34,7 +34,9 @@ def run(cmd, env=None):
 
 def test_smoke_training_runs_the_whole_loop(tmp_path):
     work = tmp_path / 'work'
-    data = tmp_path / 'synthvi'
+    # spaces and non-ASCII characters reach the dataset intact through
+    # --cfg-options (issue #10, row 7: mmengine's DictAction removed them)
+    data = tmp_path / 'my data ñ' / '行人 synthvi'
     proc = run([
         sys.executable,
         osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir',
@@ -72,6 +74,8 @@ def test_smoke_training_runs_the_whole_loop(tmp_path):
     final = [s for s in scalars if 'synthvi-all/mAP' in s]
     assert final and 0 < final[-1]['synthvi-all/mAP'] <= 100
     assert (work / 'epoch_3.pth').exists()
+    assert (data / 'synthvi_manifest.json').is_file()
+    assert not (tmp_path / 'mydatañ').exists()
 
 
 def free_port() -> int:

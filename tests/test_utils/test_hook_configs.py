@@ -175,5 +175,6 @@ def test_runners_build_from_the_config_s_runner_type(tmp_path):
     names = [type(hook).__name__ for hook in runner.hooks]
     assert names.index('StageHook') < names.index('EpochSeedHook')
     dumped = Config.fromfile(osp.join(runner.work_dir, 'cfg.py'))
-    assert [h['type']
-            for h in dumped.custom_hooks] == ['EpochSeedHook', 'StageHook']
+    # default_runtime's check_images comes first (dict order of the bases)
+    assert [h['type'] for h in dumped.custom_hooks
+            ] == ['ImageCheckHook', 'EpochSeedHook', 'StageHook']

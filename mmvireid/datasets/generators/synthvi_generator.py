@@ -8,19 +8,36 @@
 
 The tree is generated in a temporary sibling folder and renamed into place,
 so a reader never sees a half-written tree and concurrent generators of the
-same root agree on one result.
+same root agree on one result. Each generation holds an exclusive ``flock``
+on a sibling lock file for as long as its temporary folders exist::
+
+    <parent>/.<root name>.synthvi-lock-<pid>-<hex>   # held while writing
+    <parent>/.<root name>.synthvi-tmp-<pid>-<hex>    # the tree being written
+    <parent>/.<root name>.synthvi-old-<pid>-<hex>    # a replaced tree
+
+The kernel drops the lock when its process dies (even by kill -9), so the
+next generation of the same root removes the folders of every generation
+whose lock is free (:func:`clean_stale_synthvi_temp`) and never those of a
+live one, in this or another process.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: stale folders are left alone
+    fcntl = None
 
 import cv2
 import numpy as np
@@ -38,8 +55,12 @@ MANIFEST_NAME = 'synthvi_manifest.json'
 
 __all__ = [
     'SynthVIConfig', 'SYNTHVI_PRESETS', 'MANIFEST_NAME', 'generate_synthvi',
-    'ensure_synthvi', 'load_synthvi_manifest'
+    'ensure_synthvi', 'load_synthvi_manifest', 'clean_stale_synthvi_temp'
 ]
+
+#: the kinds of sibling entries a generation makes (see the module docs)
+_TEMP_KINDS = ('tmp', 'old')
+_TAG = re.compile(r'(\d+)-[0-9a-f]+')
 
 ConfigLike = SynthVIConfig | str | Mapping[str, Any] | None
 
@@ -172,16 +193,16 @@ def generate_synthvi(root: str | os.PathLike,
         counts=count_synthvi_images(cfg, ids, plan))
     total = manifest['counts']['images']['total']
     root.parent.mkdir(parents=True, exist_ok=True)
-    tag = f'{os.getpid()}-{uuid.uuid4().hex[:8]}'
-    tmp = root.parent / f'.{root.name}.synthvi-tmp-{tag}'
-    tmp.mkdir()
+    clean_stale_synthvi_temp(root)
     start = time.perf_counter()
     if show_progress:
         print_log(
             f'SynthVI: generating {len(plan)} identities, {total} '
             f'images into {root}',
             logger='current')
-    try:
+    with _generation_lock(root) as tag:
+        tmp = _temp_path(root, 'tmp', tag)
+        tmp.mkdir()
         _write_images(cfg, plan, tmp, total, show_progress, num_workers)
         (tmp / 'exp').mkdir()
         for split in ('train', 'val', 'test'):
@@ -192,8 +213,6 @@ def generate_synthvi(root: str | os.PathLike,
             file.write('\n')
         result = _install(
             tmp, root, manifest, cfg, replace_old=old is not None)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     if show_progress:
         print_log(
             f'SynthVI: done in {time.perf_counter() - start:.1f} s',
@@ -233,7 +252,8 @@ def _install(tmp: Path, root: Path, manifest: dict, cfg: SynthVIConfig,
              replace_old: bool) -> dict:
     """Rename ``tmp`` to ``root``; return the manifest that ends up there."""
     if replace_old:
-        trash = root.parent / f'.{root.name}.synthvi-old-{uuid.uuid4().hex}'
+        trash = tmp.with_name(
+            tmp.name.replace('.synthvi-tmp-', '.synthvi-old-'))
         os.rename(root, trash)
         try:
             os.rename(tmp, root)
@@ -253,6 +273,120 @@ def _install(tmp: Path, root: Path, manifest: dict, cfg: SynthVIConfig,
                      'SynthVI was generating it; result discarded')
 
 
+def _temp_path(root: Path, kind: str, tag: str) -> Path:
+    return root.parent / f'.{root.name}.synthvi-{kind}-{tag}'
+
+
+@contextlib.contextmanager
+def _generation_lock(root: Path) -> Iterator[str]:
+    """Create and hold this generation's lock file; yield its tag.
+
+    On exit the generation's temporary folders and the lock file are
+    removed (folders first, so a folder never outlives its lock file while
+    its owner is alive).
+    """
+    tag = f'{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    lock = _temp_path(root, 'lock', tag)
+    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: granted at once
+        yield tag
+    finally:
+        for kind in _TEMP_KINDS:
+            shutil.rmtree(_temp_path(root, kind, tag), ignore_errors=True)
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (POSIX)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _if_owner_dead(lock: Path, pid: int) -> Iterator[bool]:
+    """Yield whether the generation of ``lock`` is dead, holding its lock
+    (if it has one) meanwhile so that no two cleaners overlap."""
+    if fcntl is None or os.name != 'posix' or pid == os.getpid():
+        yield False  # unknown, or this process: never removed
+        return
+    try:
+        fd = os.open(lock, os.O_RDWR)  # never re-create it
+    except FileNotFoundError:
+        # no lock file: left by a generator without locks (mmvireid before
+        # the lock files), whose name holds its pid
+        yield not _pid_alive(pid)
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: the generation is alive
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def clean_stale_synthvi_temp(root: str | os.PathLike) -> list[Path]:
+    """Remove the temporary folders of interrupted generations of ``root``.
+
+    A folder ``.<name>.synthvi-{tmp,old}-<pid>-<hex>`` beside ``root`` is
+    removed when its generation's lock file is not locked any more (its
+    process died: the kernel released the lock), or, for a folder without a
+    lock file (written by an older mmvireid), when no process ``<pid>``
+    exists. Folders of live generations, also of other processes writing
+    the same root right now, and of this process are kept. Every removal is
+    logged. Nothing is removed where ``fcntl`` is unavailable.
+
+    Args:
+        root (str | PathLike): The SynthVI root whose siblings are checked.
+
+    Returns:
+        list[Path]: The folders removed.
+    """
+    root = Path(os.path.abspath(os.path.expanduser(os.fspath(root))))
+    prefix = f'.{root.name}.synthvi-'
+    try:
+        entries = os.listdir(root.parent)
+    except OSError:
+        return []
+    tags: dict[str, set[str]] = {}
+    for entry in entries:
+        kind, _, tag = entry[len(prefix):].partition('-')
+        if entry.startswith(prefix) and _TAG.fullmatch(tag) and \
+                kind in _TEMP_KINDS + ('lock', ):
+            tags.setdefault(tag, set()).add(kind)
+    removed = []
+    for tag, kinds in sorted(tags.items()):
+        lock = _temp_path(root, 'lock', tag)
+        pid = int(_TAG.fullmatch(tag).group(1))
+        with _if_owner_dead(lock, pid) as dead:
+            if not dead:
+                continue
+            for kind in _TEMP_KINDS:
+                folder = _temp_path(root, kind, tag)
+                if kind in kinds and folder.exists():
+                    shutil.rmtree(folder, ignore_errors=True)
+                    if not folder.exists():
+                        removed.append(folder)
+                        print_log(
+                            f'SynthVI: removed {str(folder)!r}, left by an '
+                            f'interrupted generation (process {pid} is gone)',
+                            logger='current')
+            with contextlib.suppress(OSError):
+                lock.unlink()
+    return removed
+
+
 def ensure_synthvi(root: str | os.PathLike,
                    cfg: ConfigLike = None,
                    show_progress: bool = True,
@@ -267,7 +401,8 @@ def ensure_synthvi(root: str | os.PathLike,
       the differing keys (old -> new).
     - ``root`` is a non-empty folder without a manifest: ValueError.
 
-    Nothing is ever deleted.
+    Nothing in ``root`` is ever deleted; temporary folders beside it left by
+    interrupted generations are (:func:`clean_stale_synthvi_temp`).
 
     Args:
         root (str | PathLike): Tree root.
@@ -286,6 +421,7 @@ def ensure_synthvi(root: str | os.PathLike,
     if manifest is not None:
         diffs = _params_diff(manifest, cfg)
         if not diffs:
+            clean_stale_synthvi_temp(path)
             return manifest
         raise ValueError(
             f'The SynthVI tree at {str(path)!r} was generated with other '

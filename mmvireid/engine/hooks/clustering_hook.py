@@ -1,6 +1,6 @@
 """Per-epoch pseudo-labelling by a registered clusterer."""
 import time
-from typing import Optional, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from .component_schedule import ComponentSchedule, ScheduledComponent
 
 #: the clusterer of a ClusteringHook built without one (SYSU-MM01's)
 DEFAULT_CLUSTERER = dict(type='JaccardDBSCAN', eps=0.6)
+#: the hook's key in mmvireid's configs (``custom_hooks`` by name), named
+#: by the messages
+CONFIG_KEY = 'custom_hooks.clustering'
 
 
 @HOOKS.register_module()
@@ -49,6 +52,18 @@ class ClusteringHook(Hook):
     the extraction and of the clusterer (named). Its labels (not the
     features) are saved in checkpoints and re-applied when a run resumes at
     an epoch that does not re-cluster.
+
+    Degenerate pseudo-labels are never silent (issue #10). Before training
+    (in ``before_train``, before the first extraction) a declared modality
+    without images is an error naming the dataset and its ``data_root``,
+    and so is a size the clusterer cannot work with
+    (:meth:`~mmvireid.models.task_modules.BaseClusterer.check_sizes`, e.g.
+    JaccardDBSCAN's ``k1`` not below a modality's image count, or a
+    modality of one image). At every clustering, a modality with one
+    cluster (its cluster-contrast terms are exactly 0) or none (its terms
+    are skipped) gets a warning each time, with the clusterer's settings;
+    when no modality has two clusters or more the hook raises
+    ``ValueError``: every cluster-contrast loss would be exactly 0.
 
     The hook clusters at the epochs of its ``interval`` that the
     clusterer's own ``schedule`` (see
@@ -115,10 +130,48 @@ class ClusteringHook(Hook):
             raise ValueError('ClusteringHook: the extraction dataset declares'
                              " no modalities (metainfo['modalities'])")
         self._clusterer.check(tuple(modalities), runner.message_hub)
+        self.check_sizes(tuple(modalities))
         self.label_features(runner)
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         if hasattr(sampler, 'check_batch_size'):
             sampler.check_batch_size(runner.train_dataloader.batch_size)
+
+    def check_sizes(self, modalities: Sequence[str]) -> None:
+        """Every declared modality of the extraction dataset has images,
+        as many as the clusterer needs (its ``check_sizes``).
+
+        A dataset that lists its samples' modalities neither through
+        ``get_modalities()`` nor ``get_data_info()`` is not checked.
+
+        Raises:
+            ValueError: Naming the modality, its image count, the dataset
+                (type and ``data_root``) and, for a clusterer setting, its
+                key (``custom_hooks.clustering.clusterer.k1``) and value.
+        """
+        dataset = self.dataloader.dataset
+        counts = _modality_counts(dataset, modalities)
+        if counts is None:
+            return
+        where = _describe_dataset(dataset)
+        for modality, count in counts.items():
+            if not count:
+                raise ValueError(
+                    f'ClusteringHook: the training set ({where}) has no '
+                    f'{modality!r} image, but it declares the modalities '
+                    f'{tuple(modalities)}: each declared modality needs '
+                    'images to cluster (check the dataset and its '
+                    'data_root; eps / min_samples are not the cause)')
+        check = getattr(self.clusterer, 'check_sizes', None)
+        if check is None:
+            return
+        try:
+            check(counts, key=f'{CONFIG_KEY}.clusterer')
+        except ValueError as err:
+            if type(err) is not ValueError:
+                raise
+            sizes = ', '.join(f'{n} {m}' for m, n in counts.items())
+            raise ValueError(f'ClusteringHook: {err} [training set: {where}; '
+                             f'{sizes} images]') from err
 
     @staticmethod
     def label_features(runner: Runner) -> tuple:
@@ -197,6 +250,7 @@ class ClusteringHook(Hook):
              seconds: dict) -> None:
         parts = []
         empty = []
+        counts: Dict[str, tuple] = {}
         labels, pids = result.labels.numpy(), result.pids.numpy()
         for modality in result.modalities:
             index = result.indices(modality).numpy()
@@ -209,6 +263,7 @@ class ClusteringHook(Hook):
                 f'{stats["num_outliers"]} outliers of {len(index)}, purity '
                 f'{stats["purity"]:.3f}, NMI {stats["nmi"]:.3f} '
                 f'({stats["num_ids"]} true ids)')
+            counts[modality] = (int(stats['num_clusters']), len(index))
             if stats['num_clusters'] == 0:
                 empty.append((modality, len(index)))
         for key, value in seconds.items():
@@ -225,9 +280,40 @@ class ClusteringHook(Hook):
                 f'no {modality} cluster found (every one of its {count} '
                 'images is an outlier' +
                 (f' at {settings}' if settings else '') +
-                '): its loss terms are skipped' if count else
-                f'no {modality} image in the training set: its loss terms '
-                'are skipped')
+                '): its loss terms are skipped (check eps / min_samples)'
+                if count else f'no {modality} image in the training set: '
+                'its loss terms are skipped')
+        self._check_degenerate(runner, counts)
+
+    def _check_degenerate(self, runner: Runner, counts: Dict[str,
+                                                             tuple]) -> None:
+        """Warn of each modality with one cluster; raise when no modality
+        has two (``counts``: modality -> (clusters, images))."""
+        for modality, (clusters, images) in counts.items():
+            if clusters != 1:
+                continue
+            settings = self.clusterer.describe(modality)
+            runner.logger.warning(
+                f'epoch {runner.epoch + 1} clustering: {modality}: 1 cluster '
+                f'for {images} images' +
+                (f' at {settings}' if settings else '') +
+                ': its cluster-contrast loss terms are exactly 0 this epoch '
+                '(a single class); check eps / k1')
+        if any(clusters > 1 for clusters, _ in counts.values()):
+            return
+        found = ', '.join(f'{m}: {c} cluster{"" if c == 1 else "s"} for {n} '
+                          'images' for m, (c, n) in counts.items())
+        described = {m: self.clusterer.describe(m) for m in counts}
+        if len(set(described.values())) == 1:
+            settings = next(iter(described.values()))
+        else:
+            settings = '; '.join(f'{m}: {d}' for m, d in described.items())
+        raise ValueError(
+            f'ClusteringHook: epoch {runner.epoch + 1} clustering gave no '
+            f'modality two clusters or more ({found}): every '
+            'cluster-contrast loss would be exactly 0 and the epoch would '
+            f'train nothing; check {CONFIG_KEY}.clusterer (eps / k1 / '
+            'min_samples' + (f'; now {settings}' if settings else '') + ')')
 
     def apply(self, runner: Runner, result: PseudoLabels) -> None:
         """Give the labels to the model, the sampler and later hooks."""
@@ -261,3 +347,30 @@ class ClusteringHook(Hook):
                 'layout; they are not restored (the next epoch re-clusters)')
             return
         self._restored = PseudoLabels.from_state_dict(saved)
+
+
+def _modality_counts(dataset,
+                     modalities: Sequence[str]) -> Optional[Dict[str, int]]:
+    """Images of each declared modality (None if the dataset cannot
+    tell without loading them)."""
+    if hasattr(dataset, 'get_modalities'):
+        names = np.asarray(dataset.get_modalities())
+    elif hasattr(dataset, 'get_data_info'):
+        names = np.array([
+            dataset.get_data_info(i)['modality'] for i in range(len(dataset))
+        ])
+    else:
+        return None
+    return {m: int(np.count_nonzero(names == m)) for m in modalities}
+
+
+def _describe_dataset(dataset) -> str:
+    """``'<type>, data_root=...'`` (of the innermost wrapped dataset that
+    has a ``data_root``)."""
+    inner = dataset
+    while getattr(inner, 'data_root', None) is None and hasattr(
+            inner, 'dataset'):
+        inner = inner.dataset
+    root = getattr(inner, 'data_root', None)
+    name = type(dataset).__name__
+    return f'{name}, data_root={root!r}' if root else name

@@ -61,7 +61,11 @@ class VIReIDMetric(BaseMetric):
         collect_device (str): ``'cpu'`` or ``'gpu'``.
         prefix (str, optional): Key prefix; defaults to the dataset's
             ``eval_prefix`` (e.g. ``'sysu-all'``, ``'regdb-v2t'``), or
-            ``'vireid'`` when the dataset has none.
+            ``'vireid'`` when the dataset has none. Anything but a string
+            or None is refused when built; two metrics of one evaluator
+            reporting the same keys are refused when the runner is built
+            (``check_evaluator_prefixes`` of
+            :mod:`mmvireid.engine.runner.config_checks`).
     """
 
     def __init__(self,
@@ -72,6 +76,12 @@ class VIReIDMetric(BaseMetric):
                  max_rank: int = 20,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        if prefix is not None and not isinstance(prefix, str):
+            # mmengine would fail joining it to the keys after the whole run
+            raise ValueError(
+                'VIReIDMetric: prefix must be a string, or None for the '
+                f"dataset's eval_prefix; got {prefix!r} "
+                f'({type(prefix).__name__})')
         super().__init__(
             collect_device=collect_device, prefix=prefix or 'vireid')
         self._prefix_from_dataset = prefix is None

@@ -1,4 +1,5 @@
 """Tests of the SynthVI generator (tiny configs, CPU, a few seconds)."""
+import fcntl
 import json
 import os
 import subprocess
@@ -310,3 +311,102 @@ def test_cli_runs_on_tiny_config(tmp_path):
     assert len(_images(out)) == total
     printed = json.loads(proc.stdout.split('counts: ', 1)[1])
     assert printed == manifest['counts']
+
+
+# another generator process of <dir>/tree: holds its lock and writes its
+# temp folder, named as generate_synthvi names them
+HOLD_LOCK = """
+import fcntl, os, sys, time
+stem = os.path.join(sys.argv[1], '.tree.synthvi-%s-' + str(os.getpid()))
+fd = os.open(stem % 'lock' + '-0badc0de', os.O_CREAT | os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.mkdir(stem % 'tmp' + '-0badc0de')
+print('writing', flush=True)
+time.sleep(120)
+"""
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, '-c', ''])
+    gone.wait()
+    return gone.pid
+
+
+def test_a_generation_holds_its_lock_while_writing(tmp_path, monkeypatch):
+    root, seen = tmp_path / 'tree', []
+    original = gen_module._write_images
+
+    def writing(cfg, plan, out_dir, *args):
+        lock = Path(str(out_dir).replace('.synthvi-tmp-', '.synthvi-lock-'))
+        fd = os.open(lock, os.O_RDWR)
+        try:  # a second open file (as another process has) cannot lock it
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        # nor does a cleaner running meanwhile touch it
+        assert gen_module.clean_stale_synthvi_temp(root) == []
+        seen.append(out_dir.name)
+        original(cfg, plan, out_dir, *args)
+
+    monkeypatch.setattr(gen_module, '_write_images', writing)
+    generate_synthvi(root, show_progress=False, **TINY)
+    assert seen[0].startswith(f'.tree.synthvi-tmp-{os.getpid()}-')
+    assert os.listdir(tmp_path) == ['tree']  # lock file removed too
+
+
+def test_only_temp_folders_of_dead_generations_are_removed(
+        tmp_path, monkeypatch):
+    root = tmp_path / 'tree'
+    child = subprocess.Popen([sys.executable, '-c', HOLD_LOCK,
+                              str(tmp_path)],
+                             stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline() == 'writing\n'
+        live = tmp_path / f'.tree.synthvi-tmp-{child.pid}-0badc0de'
+        # legacy folders (no lock file) named by their pid, and bystanders
+        dead = _dead_pid()
+        legacy_dead = tmp_path / f'.tree.synthvi-tmp-{dead}-0123abcd'
+        legacy_live = tmp_path / '.tree.synthvi-tmp-1-0123abcd'
+        others = [
+            tmp_path / '.tree.synthvi-tmp-x', tmp_path / 'keep',
+            tmp_path / f'.other.synthvi-tmp-{dead}-0123abcd'
+        ]
+        for folder in [legacy_dead, legacy_live] + others:
+            folder.mkdir()
+        logged = []
+        monkeypatch.setattr(gen_module, 'print_log',
+                            lambda msg, **kw: logged.append(msg))
+        # the other process is writing `live` right now: kept
+        assert gen_module.clean_stale_synthvi_temp(root) == [legacy_dead]
+        assert live.is_dir() and legacy_live.is_dir()
+        assert logged == [
+            f'SynthVI: removed {str(legacy_dead)!r}, left by an interrupted '
+            f'generation (process {dead} is gone)'
+        ]
+        child.kill()  # kill -9 in the middle of its generation
+        child.wait()
+        # the next run removes its folder and lock, then generates the tree
+        ensure_synthvi(root, show_progress=False, **TINY)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert not live.exists() and str(live) in logged[1]
+    assert sorted(os.listdir(tmp_path)) == sorted(['tree', legacy_live.name] +
+                                                  [p.name for p in others])
+
+
+def test_a_stale_temp_is_cleaned_when_the_tree_exists(tiny_tree, monkeypatch):
+    root, manifest = tiny_tree
+    tag = f'{_dead_pid()}-89abcdef'
+    stale = root.parent / f'.{root.name}.synthvi-old-{tag}'
+    (stale / 'cam1').mkdir(parents=True)
+    lock = root.parent / f'.{root.name}.synthvi-lock-{tag}'
+    lock.write_text('')  # a lock file nobody holds
+    mine = root.parent / f'.{root.name}.synthvi-tmp-{os.getpid()}-89abcdef'
+    mine.mkdir()  # this process's own: never removed
+    assert ensure_synthvi(root, **TINY) == manifest
+    assert not stale.exists() and not lock.exists() and mine.is_dir()
+    mine.rmdir()

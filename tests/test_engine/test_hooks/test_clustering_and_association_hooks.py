@@ -483,3 +483,131 @@ def test_faiss_backend_without_faiss_is_a_clear_error(monkeypatch):
                 type='JaccardDBSCAN',
                 eps=0.5,
                 knn_cfg=dict(knn_backend='faiss')))
+
+
+# ------------------------------------------------- degenerate pseudo-labels
+# (issue #10, rows 3 and 5)
+class _Listed:
+    """A training set that lists its samples' modalities (nothing loads)."""
+
+    def __init__(self, modalities, data_root='/data/my tree'):
+        self.modalities, self.data_root = list(modalities), data_root
+
+    def get_modalities(self):
+        return np.array(self.modalities)
+
+    def __len__(self):
+        return len(self.modalities)
+
+
+def _hook_over(names, clusterer=None):
+    from types import SimpleNamespace
+
+    from mmvireid.engine.hooks import ClusteringHook
+    hook = ClusteringHook(
+        extract_dataloader={}, clusterer=clusterer or TINY_CLUSTERER)
+    hook.dataloader = SimpleNamespace(dataset=_Listed(names))
+    return hook
+
+
+@pytest.mark.parametrize('counts, clusterer, match', [
+    ((40, 2), dict(TINY_CLUSTERER, k1=30),
+     r"custom_hooks\.clustering\.clusterer\.k1=30 but the training set has "
+     r"only 2 'infrared' images: the k-reciprocal .* one cluster"),
+    ((1200, 900), dict(TINY_CLUSTERER, k1=1000),
+     r"clusterer\.k1=1000 but the training set has only 900 'infrared'"),
+    ((40, 30), dict(TINY_CLUSTERER, min_samples=40),
+     r"clusterer\.min_samples=40 but the training set has only 30 'infrared'"
+     r" images"),
+    ((40, 30),
+     dict(TINY_CLUSTERER, k1=5, k2=30, knn_cfg=dict(num_neighbours=30)),
+     r"clusterer\.k2=30 but .* 30 'infrared'"),
+    ((40, 1), TINY_CLUSTERER,
+     r"training set has 1 'infrared' image: .* at least 2 images of each; .*"
+     r"check the dataset and its data_root; eps / min_samples are not"),
+])
+def test_sizes_the_clusterer_cannot_use_are_refused(counts, clusterer, match):
+    hook = _hook_over(['visible'] * counts[0] + ['infrared'] * counts[1],
+                      clusterer)
+    with pytest.raises(ValueError, match=match) as info:
+        hook.check_sizes(('visible', 'infrared'))
+    # the message names the training set and its size per modality
+    assert f"_Listed, data_root='/data/my tree'; {counts[0]} visible, " \
+        f'{counts[1]} infrared images' in str(info.value)
+
+
+def test_a_declared_modality_without_images_is_refused():
+    hook = _hook_over(['visible'] * 20, dict(type='GroundTruthClusterer'))
+    with pytest.raises(
+            ValueError,
+            match=r"the training set \(_Listed, data_root='/data/my tree'\) "
+            r"has no 'infrared' image, but it declares the modalities "
+            r"\('visible', 'infrared'\).*eps / min_samples are not the cause"):
+        hook.check_sizes(('visible', 'infrared'))
+    # sizes that work pass (k1=11, min_samples=2 below 12 images each)
+    _hook_over(['visible', 'infrared'] * 12).check_sizes(
+        ('visible', 'infrared'))
+
+
+def test_k1_above_the_data_fails_before_any_extraction(sysu_root, tmp_path):
+    runner = make_runner(
+        sysu_root,
+        str(tmp_path / 'work'),
+        max_epochs=1,
+        clusterer=dict(TINY_CLUSTERER, k1=1000))
+    with pytest.raises(
+            ValueError,
+            match=r"k1=1000 but the training set has only 24 'infrared' "
+            r'images.*SYSUMM01, data_root='):
+        runner.train()
+    assert runner.model.seen == [] and not hasattr(runner.model, 'clusters')
+
+
+@pytest.mark.parametrize('singles', [('visible', ), ('visible', 'infrared')])
+def test_one_cluster_warns_and_no_two_clusters_anywhere_is_an_error(
+        sysu_root, tmp_path, singles):
+    """One cluster for a whole modality gives exactly-zero cluster-contrast
+    terms: warned at every clustering; with no modality of two clusters
+    or more the epoch would train nothing: an error before its first
+    step."""
+    from mmvireid.models.task_modules import BaseClusterer
+    from mmvireid.registry import TASK_UTILS
+
+    @TASK_UTILS.register_module(force=True)
+    class CollapsingClusterer(BaseClusterer):
+        """True ids, but ``singles`` in one cluster."""
+
+        def __call__(self, pl):
+            labels = pl.pids.clone()
+            for modality in pl.modalities:
+                index = pl.indices(modality)
+                labels[index] = torch.unique(
+                    labels[index], return_inverse=True)[1]
+                if modality in singles:
+                    labels[index] = 0
+            return pl.with_fields(labels=labels)
+
+    runner = make_runner(
+        sysu_root,
+        str(tmp_path / 'work'),
+        mode='intra',
+        max_epochs=2,
+        clusterer=dict(type='CollapsingClusterer'),
+        association=dict(start_epoch=5))
+    if len(singles) == 2:
+        with pytest.raises(
+                ValueError,
+                match=r'epoch 1 clustering gave no modality two clusters or '
+                r'more \(visible: 1 cluster for 48 images, infrared: 1 '
+                r'cluster for 24 images\): every cluster-contrast loss would '
+                r'be exactly 0'):
+            runner.train()
+        assert runner.model.seen == []
+        return
+    runner.train()
+    log = open(runner.logger.log_file).read()
+    warned = re.findall(
+        r'epoch (\d) clustering: visible: 1 cluster for 48 images: its '
+        r'cluster-contrast loss terms are exactly 0 this epoch', log)
+    assert warned == ['1', '2'] and 'infrared: 1 cluster' not in log
+    assert len(runner.model.seen) == 2 * 3  # training went on

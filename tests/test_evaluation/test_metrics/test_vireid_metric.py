@@ -1,6 +1,7 @@
 import glob
 import os
 import os.path as osp
+import re
 import socket
 import subprocess
 import sys
@@ -197,6 +198,18 @@ def test_bad_arguments():
         VIReIDMetric(cmfp_k=10, variants='plain')
     with pytest.raises(ValueError, match="rerank is set but .* 'rerank'"):
         VIReIDMetric(rerank=True, variants=['plain'])
+
+
+@pytest.mark.parametrize('prefix', [1, ('sysu', ), ['a'], b'sysu'])
+def test_a_non_string_prefix_is_refused_when_built(prefix):
+    """Not only after the whole run, when mmengine joins it to the keys
+    (issue #10, row 10)."""
+    with pytest.raises(
+            ValueError,
+            match=r'VIReIDMetric: prefix must be a string, or None .*; got ' +
+            re.escape(f'{prefix!r} ({type(prefix).__name__})')):
+        METRICS.build(dict(type='VIReIDMetric', prefix=prefix))
+    assert VIReIDMetric(prefix='sysu-all').prefix == 'sysu-all'
 
 
 WORKER = os.path.join(os.path.dirname(__file__), 'ddp_metric_worker.py')

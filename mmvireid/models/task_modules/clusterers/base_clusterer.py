@@ -1,6 +1,6 @@
 """The contract of a clusterer (the first label-pipeline component)."""
 from abc import ABCMeta, abstractmethod
-from typing import Tuple
+from typing import Mapping, Tuple
 
 from mmvireid.structures import PseudoLabels
 
@@ -28,10 +28,29 @@ class BaseClusterer(metaclass=ABCMeta):
         any modalities.
         """
 
+    def check_sizes(self,
+                    counts: Mapping[str, int],
+                    key: str = 'clusterer') -> None:
+        """Check the settings against each modality's number of images.
+
+        Called by the hook in ``before_train``, once the training set is
+        built and before the first feature extraction (every declared
+        modality has at least one image by then). Raises ``ValueError``
+        naming ``key`` + the setting, its value, the modality and its image
+        count when a setting can only give degenerate pseudo-labels (one
+        cluster or none); the base accepts any sizes.
+
+        Args:
+            counts (Mapping[str, int]): Images of each declared modality
+                in the training set.
+            key (str): Config key of the clusterer, for the messages (e.g.
+                ``'custom_hooks.clustering.clusterer'``).
+        """
+
     def describe(self, modality: str) -> str:
-        """The settings of ``modality`` that decide its outliers, for the
-        hook's warning when a modality gets no cluster (e.g.
-        ``'eps=0.5, min_samples=4'``); empty by default."""
+        """The settings of ``modality`` that decide its clusters, for the
+        hook's warnings when a modality gets no cluster or one (e.g.
+        ``'eps=0.5, min_samples=4, k1=30'``); empty by default."""
         return ''
 
     @abstractmethod

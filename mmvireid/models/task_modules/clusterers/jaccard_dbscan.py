@@ -1,5 +1,5 @@
 """DBSCAN on the k-reciprocal Jaccard distance, per modality."""
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -10,6 +10,16 @@ from mmvireid.structures import PseudoLabels
 from mmvireid.utils.knn import check_knn_cfg
 from ...utils import cluster_dbscan
 from .base_clusterer import BaseClusterer
+
+#: why a setting as large as a modality's image count is refused
+_TOO_LARGE = dict(
+    k1='the k-reciprocal neighbourhood of every image would be the whole '
+    'modality, so all its images end in one cluster and its contrastive '
+    'loss is exactly 0',
+    k2='the query expansion would average every image over the whole '
+    'modality: one cluster, a contrastive loss of exactly 0',
+    min_samples='a DBSCAN core point needs min_samples images within eps, '
+    'so the modality gets one cluster at most (none above the count)')
 
 
 @TASK_UTILS.register_module()
@@ -37,6 +47,12 @@ class JaccardDBSCAN(BaseClusterer):
         centre_features (bool): Subtract each modality's mean feature (and
             re-normalise) before clustering; helps the near-collinear
             features of an untrained model. Defaults to False.
+
+    Before training, :meth:`check_sizes` refuses a modality of fewer than
+    2 images and a ``k1`` or ``min_samples`` (or an effective ``k2``) as
+    large as a modality's image count: those can only give that modality
+    one cluster or none (issue #10: ``k1=1000`` gave one cluster per
+    modality and losses of exactly 0).
 
     Raises:
         ValueError: An eps outside (0, 1), ``min_samples``, ``k1`` or
@@ -82,9 +98,51 @@ class JaccardDBSCAN(BaseClusterer):
                 f'dataset declares the modalities {tuple(modalities)}; give '
                 'one eps per modality, or a single number')
 
+    def check_sizes(self,
+                    counts: Mapping[str, int],
+                    key: str = 'clusterer') -> None:
+        """Each modality has 2 images or more, and more than ``k1``,
+        ``min_samples`` and the query expansion's effective ``k2``.
+
+        ``k2`` is capped by the length of the ranking (``k1``, or
+        ``knn_cfg.num_neighbours``), so a ``k2`` above the count is only
+        refused when that length reaches the count too.
+
+        Args:
+            counts (Mapping[str, int]): Images of each declared modality.
+            key (str): Config key of the clusterer, for the messages.
+
+        Raises:
+            ValueError: Naming the modality, its image count and the
+                setting (``<key>.k1`` ...) with its value.
+        """
+        ranking = self.knn_cfg.get('num_neighbours') or self.k1
+        settings = (('k1', self.k1, self.k1), ('min_samples', self.min_samples,
+                                               self.min_samples),
+                    ('k2', self.k2, min(self.k2, ranking)))
+        # the smallest modality first: the one that limits the settings
+        for modality, count in sorted(counts.items(), key=lambda mc: mc[1]):
+            if count < 2:
+                raise ValueError(
+                    f'the training set has {count} {modality!r} image'
+                    f'{"" if count == 1 else "s"}: JaccardDBSCAN clusters '
+                    'each modality on its own and needs at least 2 images '
+                    f'of each; the {modality!r} part of the dataset is '
+                    'empty or nearly so (check the dataset and its '
+                    'data_root; eps / min_samples are not the cause)')
+            for name, value, effective in settings:
+                if effective >= count:
+                    raise ValueError(
+                        f'{key}.{name}={value} but the training set has '
+                        f'only {count} {modality!r} images: '
+                        f'{_TOO_LARGE[name]}; set {key}.{name} below '
+                        f'{count}, or check the dataset (data_root) if '
+                        f'{modality!r} should have more images')
+
     def describe(self, modality: str) -> str:
-        """``'eps=..., min_samples=...'`` of ``modality``."""
-        return f'eps={self.eps_of(modality)}, min_samples={self.min_samples}'
+        """``'eps=..., min_samples=..., k1=...'`` of ``modality``."""
+        return (f'eps={self.eps_of(modality)}, min_samples='
+                f'{self.min_samples}, k1={self.k1}')
 
     def __call__(self, pl: PseudoLabels) -> PseudoLabels:
         """DBSCAN labels of each modality's features (see the class)."""

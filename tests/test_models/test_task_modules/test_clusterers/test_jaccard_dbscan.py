@@ -130,10 +130,28 @@ def test_per_modality_eps_must_cover_the_modalities():
     with pytest.raises(ValueError, match='one eps per modality'):
         clusterer.check(('visible', ))
     JaccardDBSCAN(eps=0.5).check(('a', 'b', 'c'))  # one number: any
-    assert clusterer.describe('infrared') == 'eps=0.4, min_samples=4'
+    assert clusterer.describe('infrared') == \
+        'eps=0.4, min_samples=4, k1=30'
     assert clusterer.eps_of('visible') == 0.5
 
 
 def test_no_features_is_an_error(pl):
     with pytest.raises(ValueError, match='no features'):
         JaccardDBSCAN(eps=0.5)(pl.with_fields(features=None))
+
+
+def test_sizes_are_checked_against_the_smallest_modality():
+    clusterer = JaccardDBSCAN(eps=0.5, min_samples=4, k1=30, k2=6)
+    clusterer.check_sizes(dict(visible=100, infrared=31))
+    with pytest.raises(
+            ValueError,
+            match=r"^hook\.clusterer\.k1=30 but the training set has only 30 "
+            r"'infrared' images: .*set hook\.clusterer\.k1 below 30"):
+        clusterer.check_sizes(
+            dict(visible=100, infrared=30), key='hook.clusterer')
+    with pytest.raises(ValueError, match=r"has 0 'visible' images: "):
+        clusterer.check_sizes(dict(visible=0, infrared=50))
+    # k2 is capped by the ranking (k1): a k2 above the data alone is fine
+    JaccardDBSCAN(eps=0.5, k1=5, k2=40).check_sizes(dict(a=20))
+    with pytest.raises(ValueError, match=r'clusterer\.min_samples=20 but'):
+        JaccardDBSCAN(eps=0.5, min_samples=20, k1=5).check_sizes(dict(a=20))
