@@ -103,6 +103,15 @@ class VirtualModalityDataset(Dataset):
         return np.array(
             [self.get_data_info(i)['pid'] for i in range(len(self))])
 
+    def get_view_sources(self) -> np.ndarray:
+        """For every sample, the index of the sample it is a view of:
+        ``-1`` for the wrapped dataset's samples, the source image's index
+        for each virtual one (``PseudoLabels.view_sources``)."""
+        return np.concatenate([
+            np.full(len(self.dataset), -1, dtype=np.int64),
+            np.asarray(self.source_indices, dtype=np.int64)
+        ])
+
     def get_modalities(self) -> np.ndarray:
         """Modality name of every sample."""
         return np.concatenate([

@@ -43,6 +43,11 @@ class PseudoLabels:
         centroids (dict[str, Tensor]): modality → ``(K_m, D)`` centroids.
         weights (Tensor, optional): ``(N,)`` float32 per-sample reliability
             (1 = fully trusted), for components that weight samples.
+        view_sources (Tensor, optional): ``(N,)`` int64: for a sample that
+            is a view of another one (a virtual modality's, e.g. the
+            channel-augmented copy of a visible image) the dataset index
+            of that image, ``-1`` for every other sample; None when the
+            training set has no such views.
         epoch (int): The (0-based) epoch the labels were made for.
     """
 
@@ -56,6 +61,7 @@ class PseudoLabels:
     plans: Dict[str, torch.Tensor] = field(default_factory=dict)
     centroids: Dict[str, torch.Tensor] = field(default_factory=dict)
     weights: Optional[torch.Tensor] = None
+    view_sources: Optional[torch.Tensor] = None
     epoch: int = 0
 
     def __post_init__(self) -> None:
@@ -74,7 +80,10 @@ class PseudoLabels:
                 self.modality_ids.max()) < len(self.modalities)):
             raise ValueError('PseudoLabels: modality_ids outside 0..'
                              f'{len(self.modalities) - 1}')
-        for name in ('features', 'part_features', 'pids', 'weights'):
+        if self.view_sources is not None:
+            self.view_sources = torch.as_tensor(self.view_sources).long()
+        for name in ('features', 'part_features', 'pids', 'weights',
+                     'view_sources'):
             value = getattr(self, name)
             if value is not None and len(value) != num:
                 raise ValueError(f'PseudoLabels: {name} has {len(value)} '

@@ -69,3 +69,14 @@ def test_drawn_indices_keep_their_ids(sysu_root):
         assert sample.sample_idx == plain.sample_idx
         assert sample.modality == plain.modality
         assert 'group_id' not in plain and 'pair_id' not in plain
+
+
+def test_view_sources_name_each_virtual_sample_s_image(sysu_root):
+    """What ViewFollowingClusterer reads (PseudoLabels.view_sources)."""
+    data = build(sysu_root)
+    sources = data.get_view_sources()
+    first = len(data.dataset)
+    assert sources.shape == (len(data), ) and (sources[:first] == -1).all()
+    for idx in (first, first + 1, len(data) - 1):
+        assert data.get_data_info(idx)['img_path'] == \
+            data.dataset.get_data_info(int(sources[idx]))['img_path']

@@ -231,6 +231,7 @@ class ClusteringHook(Hook):
             features=out['features'],
             part_features=out.get('part_features'),
             pids=out['pids'],
+            view_sources=_view_sources(self.dataloader.dataset),
             epoch=runner.epoch)
         labels = np.full(result.num_samples, -1, dtype=np.int64)
         rank, _ = get_dist_info()
@@ -347,6 +348,15 @@ class ClusteringHook(Hook):
                 'layout; they are not restored (the next epoch re-clusters)')
             return
         self._restored = PseudoLabels.from_state_dict(saved)
+
+
+def _view_sources(dataset) -> Optional[torch.Tensor]:
+    """The dataset's ``get_view_sources()`` (a virtual modality's images
+    are views of real ones), or None for a dataset without views."""
+    if not hasattr(dataset, 'get_view_sources'):
+        return None
+    return torch.as_tensor(np.asarray(dataset.get_view_sources()),
+                           dtype=torch.long)
 
 
 def _modality_counts(dataset,

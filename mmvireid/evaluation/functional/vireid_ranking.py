@@ -50,6 +50,23 @@ def _stable_argsort(dist: np.ndarray) -> np.ndarray:
     return keys & 0xFFFFFFFF
 
 
+def sysu_keep_mask(q_camids: np.ndarray, g_camids: np.ndarray) -> np.ndarray:
+    """Gallery items each query keeps under the SYSU-MM01 camera rule.
+
+    A camera-3 query drops every camera-2 gallery item, whatever its
+    identity; other queries keep everything.
+
+    Args:
+        q_camids (np.ndarray): Query cameras, shape (Nq,).
+        g_camids (np.ndarray): Gallery cameras, shape (Ng,), or (Nq, Ng)
+            with each query's gallery in its own (e.g. ranked) order.
+
+    Returns:
+        np.ndarray: Boolean mask of shape (Nq, Ng), True where kept.
+    """
+    return ~((q_camids[:, None] == 3) & (g_camids == 2))
+
+
 def _rank_queries(distmat: np.ndarray,
                   q_pids: np.ndarray,
                   g_pids: np.ndarray,
@@ -82,7 +99,7 @@ def _rank_queries(distmat: np.ndarray,
         if q_camids is None:
             keep = np.ones(order.shape, dtype=bool)
         else:
-            keep = ~((q_camids[rows, None] == 3) & (g_camids[order] == 2))
+            keep = sysu_keep_mask(q_camids[rows], g_camids[order])
         hits = (g_pids[order] == q_pids[rows, None]) & keep
         kept_rank = np.cumsum(keep, axis=1)  # 1-based rank among kept items
         num_rel = hits.sum(axis=1)

@@ -8,7 +8,8 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from mmvireid.registry import METRICS
-from ..functional import CMFPTrials, eval_regdb, eval_sysu, k_reciprocal_rerank
+from ..functional import (CMFPTrials, eval_regdb, eval_sysu,
+                          k_reciprocal_rerank, verification_roc)
 
 RANKS = (1, 5, 10, 20)
 # variant -> key prefix within the metric's prefix, in the order reported
@@ -39,6 +40,11 @@ class VIReIDMetric(BaseMetric):
     - ``'rerank'``: ``<prefix>/rerank-R1`` ... ``rerank-mINP``
       (k-reciprocal re-ranking).
 
+    With ``roc``, every variant also reports ``<prefix>/<variant->AUC``;
+    with ``save_curves``, ``<prefix>/<variant->CMC`` and, with ``roc``,
+    ``<prefix>/<variant->ROC`` (docs/evaluation.md, "Verification ROC /
+    AUC and curves").
+
     So one ``VIReIDMetric(cmfp_k=10)`` reports a model with and without
     test-time CMFP; do not add a second VIReIDMetric for the same dataset
     (with another ``prefix`` it would recompute and report the plain
@@ -66,6 +72,15 @@ class VIReIDMetric(BaseMetric):
             reporting the same keys are refused when the runner is built
             (``check_evaluator_prefixes`` of
             :mod:`mmvireid.engine.runner.config_checks`).
+        roc (bool): Also report the verification AUC over the query-gallery
+            pairs the ranking keeps
+            (:func:`~mmvireid.evaluation.functional.verification_roc`), the
+            mean of the per-trial AUCs. Defaults to False.
+        save_curves (bool): Also return the mean CMC curve (ranks 1 to
+            ``max_rank``, an array) and, with ``roc``, the mean ROC curve
+            (``dict(fpr=..., tpr=...)``, 1001 points, vertically averaged
+            over trials), for ``tools/analysis_tools/plot_curves.py``.
+            Defaults to False.
     """
 
     def __init__(self,
@@ -75,7 +90,9 @@ class VIReIDMetric(BaseMetric):
                  cmc_mode: str = 'dedup',
                  max_rank: int = 20,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 roc: bool = False,
+                 save_curves: bool = False) -> None:
         if prefix is not None and not isinstance(prefix, str):
             # mmengine would fail joining it to the keys after the whole run
             raise ValueError(
@@ -96,6 +113,7 @@ class VIReIDMetric(BaseMetric):
         self.variants = self._check_variants(variants)
         self.cmc_mode = cmc_mode
         self.max_rank = max_rank
+        self.roc, self.save_curves = bool(roc), bool(save_curves)
 
     def _check_variants(self,
                         variants: Optional[Sequence[str]]) -> Tuple[str, ...]:
@@ -167,6 +185,7 @@ class VIReIDMetric(BaseMetric):
         trial_rows = [[position[i] for i in indices] for indices in trials]
         distances = CMFPTrials(q_raw, g_raw, trial_rows, k=self.cmfp_k)
         sums: Dict[str, np.ndarray] = {}
+        extra: Dict[str, np.ndarray] = {}  # AUC and curves, with the options
         num_trials = len(trials)
         for trial, gallery_indices in enumerate(trials):
             gallery = [by_idx[i] for i in gallery_indices]
@@ -176,9 +195,12 @@ class VIReIDMetric(BaseMetric):
                 key = VARIANTS[variant]
                 distmat = self._distance(distances, trial, variant, q_raw,
                                          g_raw[trial_rows[trial]])
-                scores = self._evaluate(meta, distmat, q_pid, g_pid, q_cam,
-                                        g_cam)
+                scores, cmc = self._evaluate(meta, distmat, q_pid, g_pid,
+                                             q_cam, g_cam)
                 sums[key] = sums.get(key, 0) + scores
+                for name, value in self._curves(meta, distmat, cmc, q_pid,
+                                                g_pid, q_cam, g_cam).items():
+                    extra[key + name] = extra.get(key + name, 0) + value
                 line.append(f'{key}R1 {100 * scores[0]:.2f} '
                             f'{key}mAP {100 * scores[-2]:.2f}')
             print_log(
@@ -192,12 +214,15 @@ class VIReIDMetric(BaseMetric):
                 metrics[f'{key}R{rank}'] = float(mean[j])
             metrics[f'{key}mAP'] = float(mean[-2])
             metrics[f'{key}mINP'] = float(mean[-1])
+        aucs, curves = self._mean_extras(extra, num_trials)
+        metrics.update(aucs)
         if 'cmfp' in self.variants:
             metrics['cmfp-k'] = self.cmfp_k
         print_log(
             f'{self.prefix} mean of {num_trials} trial(s): ' +
             ', '.join(f'{k} {v:.2f}' for k, v in metrics.items()),
             logger='current')
+        metrics.update(curves)  # arrays: not in the line above
         return metrics
 
     @staticmethod
@@ -217,8 +242,9 @@ class VIReIDMetric(BaseMetric):
         return distances.plain(trial).numpy()
 
     def _evaluate(self, meta: dict, distmat: np.ndarray, q_pid, g_pid, q_cam,
-                  g_cam) -> np.ndarray:
-        """``[R1, R5, R10, R20, mAP, mINP]`` of one trial, as fractions."""
+                  g_cam) -> Tuple[np.ndarray, np.ndarray]:
+        """``[R1, R5, R10, R20, mAP, mINP]`` of one trial, as fractions,
+        and the trial's CMC curve."""
         if meta.get('protocol') == 'regdb':
             cmc, mAP, mINP = eval_regdb(
                 distmat, q_pid, g_pid, max_rank=self.max_rank)
@@ -232,4 +258,38 @@ class VIReIDMetric(BaseMetric):
                 max_rank=self.max_rank,
                 cmc_mode=self.cmc_mode)
         ranks = [cmc[min(r, len(cmc)) - 1] for r in RANKS]
-        return np.array(ranks + [mAP, mINP], dtype=np.float64)
+        return np.array(ranks + [mAP, mINP], dtype=np.float64), cmc
+
+    def _curves(self, meta: dict, distmat: np.ndarray, cmc: np.ndarray, q_pid,
+                g_pid, q_cam, g_cam) -> Dict[str, np.ndarray]:
+        """One trial's ``AUC`` (``roc``) and, with ``save_curves``, its
+        ``CMC`` (``max_rank`` long; a short gallery's curve is padded with
+        its last value, as R20 is) and ``ROC`` TPRs, as fractions."""
+        out = {}
+        if self.save_curves:
+            ranks = np.minimum(np.arange(self.max_rank), len(cmc) - 1)
+            out['CMC'] = cmc[ranks].astype(np.float64)
+        if self.roc:
+            cams = () if meta.get('protocol') == 'regdb' else (q_cam, g_cam)
+            auc, _, tpr = verification_roc(distmat, q_pid, g_pid, *cams)
+            out['AUC'] = np.float64(auc)
+            if self.save_curves:
+                out['ROC'] = tpr
+        return out
+
+    @staticmethod
+    def _mean_extras(extra: Dict[str, np.ndarray],
+                     num_trials: int) -> Tuple[dict, dict]:
+        """The mean AUCs and the mean curves over trials, as percentages
+        (ROC as ``dict(fpr, tpr)``)."""
+        aucs, curves = {}, {}
+        for name, total in extra.items():
+            mean = 100 * total / num_trials
+            if name.endswith('AUC'):
+                aucs[name] = float(mean)
+            elif name.endswith('ROC'):
+                curves[name] = dict(
+                    fpr=np.linspace(0.0, 100.0, mean.size), tpr=mean)
+            else:
+                curves[name] = mean
+        return aucs, curves

@@ -8,11 +8,8 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from mmvireid.registry import MODELS
-from mmvireid.structures import MODALITIES
-
-# The VI-ReID default: one stem per real (camera) modality, named after it.
-# Only a default config value; no code path depends on these names.
-DEFAULT_STEMS = {modality: modality for modality in MODALITIES}
+from .stem_table import (DEFAULT_STEMS, check_stem_table, distinct_stems,
+                         stem_indices)
 
 
 @MODELS.register_module(name=['MultiStreamBackbone', 'TwoStreamBackbone'])
@@ -113,9 +110,9 @@ class MultiStreamBackbone(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if stems is None:
             stems = DEFAULT_STEMS
-        self.stem_table = self._check_stem_table(stems)
+        self.stem_table = check_stem_table(stems)
         # Distinct stem names, in order of first appearance in the table.
-        self.stem_names = list(dict.fromkeys(self.stem_table.values()))
+        self.stem_names = distinct_stems(self.stem_table)
         self.backbone = MODELS.build(backbone)
         stem_names, stage_names = self._layout(self.backbone)
         num_stages = len(stage_names)
@@ -158,23 +155,6 @@ class MultiStreamBackbone(BaseModule):
             stem: first if i == 0 else deepcopy(first)
             for i, stem in enumerate(self.stem_names)
         })
-
-    @staticmethod
-    def _check_stem_table(stems: Dict[str, str]) -> Dict[str, str]:
-        """Validate the modality → stem table; returns a plain copy."""
-        if not isinstance(stems, dict) or not stems:
-            raise ValueError('stems must be a non-empty dict mapping '
-                             f'modality names to stem names, got {stems!r}')
-        for modality, stem in stems.items():
-            if not isinstance(modality, str) or not modality:
-                raise ValueError(
-                    f'stems: modality names must be non-empty strings, '
-                    f'got {modality!r}')
-            if not isinstance(stem, str) or not stem or '.' in stem:
-                raise ValueError(
-                    f'stems: stem names must be non-empty strings without '
-                    f"'.', got {stem!r} for modality {modality!r}")
-        return dict(stems)
 
     @staticmethod
     def _layout(backbone: nn.Module) -> Tuple[List[str], List[str]]:
@@ -267,31 +247,9 @@ class MultiStreamBackbone(BaseModule):
         return outs
 
     def stem_indices(self, modalities: Sequence[str]) -> List[int]:
-        """Index into :attr:`stem_names` of each image's stem.
-
-        Args:
-            modalities (Sequence[str]): Modality name of each image.
-
-        Returns:
-            list[int]: The stem index of each image.
-
-        Raises:
-            ValueError: If a name is not in the stem table.
-        """
-        if isinstance(modalities, str):
-            raise TypeError('modalities must be a sequence of names, one per '
-                            f'image, not the string {modalities!r}')
-        index = {stem: i for i, stem in enumerate(self.stem_names)}
-        ids = []
-        for modality in modalities:
-            stem = self.stem_table.get(modality)
-            if stem is None:
-                raise ValueError(
-                    f'unknown modality {modality!r}: the stem table knows '
-                    f'{self.modalities} (set stems=dict(...) in the '
-                    'backbone config)')
-            ids.append(index[stem])
-        return ids
+        """Index into :attr:`stem_names` of each image's stem
+        (:func:`~.stem_table.stem_indices`)."""
+        return stem_indices(self.stem_table, modalities)
 
     def forward(self,
                 x: torch.Tensor,

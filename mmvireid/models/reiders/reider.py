@@ -33,7 +33,11 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
             modality name (``sample.modality``) whenever data samples are
             given; any other backbone as ``backbone(inputs)``.
         neck (dict, optional): Neck pooling the last stage to ``(N, C)``;
-            without one, feature maps are global-average pooled.
+            without one, feature maps are global-average pooled. A neck
+            that declares ``provided_features`` (e.g. MCF's
+            :class:`~mmvireid.models.PACBAMNeck`: ``'refined_map'``,
+            ``'channel_weights'``) gives them, with ``'global'``, from one
+            pass of its ``forward_features(map) -> dict``.
         head (dict, optional): Training head: ``head.loss(feats,
             data_samples) -> dict`` with ``feats`` the dict of the names
             it declares in ``required_features`` (:meth:`extract`); it may
@@ -128,10 +132,17 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         return self.pool(self.extract_map(inputs, data_samples))
 
     @property
+    def neck_features(self) -> Tuple[str, ...]:
+        """The named features the neck provides besides ``'global'``
+        (its ``provided_features``; none for a plain pooling neck)."""
+        return tuple(getattr(self.neck, 'provided_features', ()))
+
+    @property
     def provided_features(self) -> Tuple[str, ...]:
         """Every feature name :meth:`extract` computes: ``'global'``,
-        ``'map'`` and those the head provides (e.g. ``'parts'``)."""
-        return ('global', 'map') + tuple(
+        ``'map'``, those the neck provides (e.g. ``'channel_weights'``) and
+        those the head provides (e.g. ``'parts'``)."""
+        return ('global', 'map') + self.neck_features + tuple(
             getattr(self.head, 'provided_features', ()))
 
     @property
@@ -152,9 +163,11 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
 
         One backbone pass gives ``'map'`` (the last backbone stage,
         ``(N, C, H, W)``) and ``'global'`` (:meth:`pool` of it, ``(N, D)``);
-        any other name is computed by the head that provides it
-        (``head.provide_feature(name, feats)``, e.g. FGSAL's ``'parts'``
-        ``(N, P, C)``). Heads declare what they read
+        a neck with named features gives them and ``'global'`` in one pass
+        (``neck.forward_features(map)``) whenever anything but ``'map'`` is
+        asked for, so the head can build on them; any other name is
+        computed by the head that provides it (``head.provide_feature(name,
+        feats)``, e.g. FGSAL's ``'parts'`` ``(N, P, C)``). Heads declare what they read
         (``head.required_features``) and the label pipeline what it needs
         (:attr:`label_features`), so both ask for the same names.
 
@@ -176,7 +189,9 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
                            f'{unknown}; this model provides '
                            f'{self.provided_features}')
         feats = dict(map=self.extract_map(inputs, data_samples))
-        if 'global' in names:
+        if self.neck_features and any(name != 'map' for name in names):
+            feats.update(self.neck.forward_features(feats['map']))
+        elif 'global' in names:
             feats['global'] = self.pool(feats['map'])
         for name in names:
             if name not in feats:
@@ -216,13 +231,21 @@ class ReIDer(PseudoLabelConsumer, BaseModel):
         (``head.required_features``, default ``('global',)``) as a dict:
         ``head.loss(feats, data_samples)``.
         """
+        return self.loss_and_features(inputs, data_samples)[0]
+
+    def loss_and_features(
+        self, inputs: torch.Tensor, data_samples: List[VIReIDDataSample]
+    ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+        """:meth:`loss` and the features the head got, for a train step
+        that reuses them (e.g. an adversary's update on the same forward,
+        :func:`~mmvireid.models.utils.adversarial_train_step`)."""
         if self.head is None:
             raise ValueError(f'{type(self).__name__} has no head: set '
                              'model.head in the config to train it')
         self.annotate(data_samples)
         names = tuple(getattr(self.head, 'required_features', ('global', )))
-        return self.head.loss(
-            self.extract(inputs, data_samples, names), data_samples)
+        feats = self.extract(inputs, data_samples, names)
+        return self.head.loss(feats, data_samples), feats
 
     def annotate(self, data_samples: List[VIReIDDataSample]) -> None:
         """Write the current pseudo-labels into a batch's data samples.

@@ -1,4 +1,5 @@
 from mmvireid.utils.knn import faiss_topk
+from .adversarial_train_step import adversarial_train_step
 from .batch_pairing import pair_rows
 from .dbscan_clustering import (cluster_dbscan, describe_clusters,
                                 radius_graph, sparse_dbscan)
@@ -17,5 +18,6 @@ __all__ = [
     'sinkhorn_plan', 'dual_association', 'cluster_centroids',
     'reassign_to_centroids', 'association_accuracy', 'association_chance',
     'majority_identity', 'pair_rows', 'momentum_update_', 'occurrence_rank',
-    'sample_labels', 'valid_rows', 'write_labels', 'ScheduleAware'
+    'sample_labels', 'valid_rows', 'write_labels', 'ScheduleAware',
+    'adversarial_train_step'
 ]

@@ -8,6 +8,7 @@ from mmengine.model import BaseModel, BaseModule
 from mmengine.optim import (OptimWrapper, OptimWrapperDict,
                             build_optim_wrapper)
 
+from mmvireid.models.utils import adversarial_train_step
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from mmvireid.utils import register_all_modules
@@ -255,3 +256,122 @@ def test_one_wrapper_is_mmengines_train_step(head):
     assert all(torch.equal(state[k], ref[k]) for k in state)
     assert changed(snapshot(build(head)),
                    snapshot(ours)) == set(snapshot(ours))
+
+
+@MODELS.register_module(force=True)
+class ToyMAALHead(BaseModule):
+    """Identities plus MCF's MAAL (ModalityAdversary), alternated by
+    adversarial_train_step."""
+
+    def __init__(self, in_channels: int = 64) -> None:
+        super().__init__()
+        self.classifier = nn.Linear(in_channels, 2)
+        self.adversary = MODELS.build(
+            dict(
+                type='ModalityAdversary',
+                feat_dim=in_channels,
+                modalities=MODALITIES,
+                target='infrared',
+                hidden_dim=8))
+
+    def loss(self, feats, data_samples):
+        pids = torch.tensor([s.pid for s in data_samples])
+        return dict(
+            loss_id=F.cross_entropy(self.classifier(feats['global']), pids),
+            **self.adversary.alignment_loss(feats, data_samples))
+
+    def train_step(self, model, data, optim_wrapper):
+        return adversarial_train_step(model, data, optim_wrapper,
+                                      self.adversary)
+
+
+def test_maal_steps_update_only_their_own_parameters():
+    model = build('ToyMAALHead')
+    wrappers = two_wrappers(model)
+    adversary = {n for n in snapshot(model) if n.startswith('head.adversary')}
+    main = set(snapshot(model)) - adversary
+    trainable = {n for n, p in model.named_parameters()}
+    assert len(adversary) == 6 and main == trainable - adversary
+    after_adversary = []
+    update = wrappers['adversary'].update_params
+
+    def record(loss, **kwargs):
+        update(loss, **kwargs)
+        after_adversary.append(snapshot(model))
+        # the adversary's backward left no gradient outside it
+        assert all(p.grad is None or not p.grad.any()
+                   for n, p in model.named_parameters() if n in main)
+
+    wrappers['adversary'].update_params = record
+    buffers = {
+        n: b.clone()
+        for n, b in model.head.adversary.named_buffers()
+        if 'running' in n
+    }
+    for step in range(3):
+        before = snapshot(model)
+        log_vars = model.train_step(batch(step), wrappers)
+        assert changed(before, after_adversary[-1]) == adversary
+        assert changed(after_adversary[-1], snapshot(model)) == main
+        assert set(log_vars) == {
+            'loss', 'loss_id', 'loss_modality_align', 'loss_modality_cls',
+            'modality_acc'
+        }
+        # the main loss counts the alignment term, not the classifier's
+        torch.testing.assert_close(
+            log_vars['loss'],
+            log_vars['loss_id'] + log_vars['loss_modality_align'])
+    # the alignment pass used the classifier's running statistics as
+    # constants: only the classifier's own (train-mode) passes moved them
+    moved = {
+        n
+        for n, b in model.head.adversary.named_buffers()
+        if n in buffers and not torch.equal(b, buffers[n])
+    }
+    assert moved == set(buffers)
+    for param in model.head.adversary.parameters():
+        assert param.grad is None or not param.grad.any()
+
+
+def test_the_alignment_loss_trains_features_towards_the_target_only():
+    adversary = MODELS.build(
+        dict(
+            type='ModalityAdversary',
+            feat_dim=4,
+            modalities=('visible', 'infrared', 'augmented')))
+    x = torch.randn(6, 4, requires_grad=True)
+    samples = [
+        VIReIDDataSample().set_identity(0, 1, m)
+        for m in ('visible', 'infrared', 'augmented') * 2
+    ]
+    feats = {'global': x}
+    align = adversary.alignment_loss(feats, samples)['loss_modality_align']
+    align.backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(p.grad is None for p in adversary.parameters())
+    # beta * CE towards 'augmented' (class 2), by hand
+    logits = adversary.classifier(x.detach())
+    want = 0.1 * F.cross_entropy(logits, torch.full((6, ), 2))
+    torch.testing.assert_close(align, want)
+    cls = adversary.classifier_loss(feats, samples)
+    cls['loss_modality_cls'].backward()
+    assert all(p.grad is not None for p in adversary.parameters())
+    torch.testing.assert_close(
+        cls['loss_modality_cls'],
+        F.cross_entropy(logits, torch.tensor([0, 1, 2] * 2)))
+
+
+def test_maal_needs_its_own_optimiser_and_valid_settings():
+    model = build('ToyMAALHead')
+    single = build_optim_wrapper(
+        model,
+        dict(
+            constructor='MultiOptimWrapperConstructor',
+            rest=dict(**sgd(0.1))))
+    with pytest.raises(KeyError, match="no 'adversary' entry"):
+        model.train_step(batch(0), single)
+    with pytest.raises(ValueError, match="target 'thermal'"):
+        MODELS.build(
+            dict(type='ModalityAdversary', feat_dim=4, target='thermal'))
+    with pytest.raises(ValueError, match='beta must be >= 0'):
+        MODELS.build(dict(type='ModalityAdversary', feat_dim=4, beta=-1))
