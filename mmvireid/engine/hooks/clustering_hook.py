@@ -15,7 +15,11 @@ from mmvireid.models.task_modules import BaseClusterer
 from mmvireid.registry import HOOKS
 from mmvireid.structures import PseudoLabelConsumer, PseudoLabels
 from ..feature_extraction import check_extracted_features, extract_features
+from ..seeding import seeded_generators
 from .component_schedule import ComponentSchedule, ScheduledComponent
+
+# the key of the extraction's random stream (seeded_generators)
+EXTRACTION_STREAM = 1
 
 #: the clusterer of a ClusteringHook built without one (SYSU-MM01's)
 DEFAULT_CLUSTERER = dict(type='JaccardDBSCAN', eps=0.6)
@@ -217,12 +221,16 @@ class ClusteringHook(Hook):
             (diagnostics) and ``epoch``.
         """
         start = time.perf_counter()
-        out = extract_features(
-            runner.model,
-            self.dataloader,
-            self.show_progress,
-            amp=self.uses_amp(runner),
-            features=self.label_features(runner))
+        # random extraction transforms (a virtual modality's channel
+        # augmentation) draw the same numbers when the run is resumed here
+        with seeded_generators(runner.seed or 0, runner.epoch, runner.rank,
+                               EXTRACTION_STREAM):
+            out = extract_features(
+                runner.model,
+                self.dataloader,
+                self.show_progress,
+                amp=self.uses_amp(runner),
+                features=self.label_features(runner))
         extracted = time.perf_counter()
         result = PseudoLabels(
             modalities=out['modalities'],
@@ -355,8 +363,8 @@ def _view_sources(dataset) -> Optional[torch.Tensor]:
     are views of real ones), or None for a dataset without views."""
     if not hasattr(dataset, 'get_view_sources'):
         return None
-    return torch.as_tensor(np.asarray(dataset.get_view_sources()),
-                           dtype=torch.long)
+    return torch.as_tensor(
+        np.asarray(dataset.get_view_sources()), dtype=torch.long)
 
 
 def _modality_counts(dataset,

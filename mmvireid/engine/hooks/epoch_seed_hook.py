@@ -18,8 +18,9 @@ class EpochSeedHook(Hook):
     augmentations (and samples) from an uninterrupted one. Reseeding at the
     start of every epoch from the run's seed and the epoch number makes the
     draws of an epoch independent of what happened before, so a resumed
-    run continues exactly. Runs after the clustering hooks (which draw no
-    random numbers the training depends on).
+    run continues exactly. Runs after the label-pipeline hooks; the
+    clustering hook's feature extraction draws from generators of its own,
+    seeded per epoch (:func:`~mmvireid.engine.seeding.seeded_generators`).
 
     Args:
         offset (int): Added to the run's seed. Defaults to 0.

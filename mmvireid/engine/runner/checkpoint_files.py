@@ -142,8 +142,9 @@ def check_resumable(checkpoint: object,
             missing.append("meta['epoch'] / meta['iter']")
     if not missing:
         return
-    has_weights = isinstance(checkpoint, Mapping) and (
-        'state_dict' in checkpoint or checkpoint and all(
+    has_weights = isinstance(
+        checkpoint,
+        Mapping) and ('state_dict' in checkpoint or checkpoint and all(
             isinstance(value, torch.Tensor) for value in checkpoint.values()))
     if has_weights:
         hint = (f'To start a new training from its weights, set '
@@ -281,9 +282,9 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
     return [path for path, _ in sorted(found.values(), key=newest_first)]
 
 
-def latest_intact_checkpoint(work_dir: str,
-                             logger: Optional[logging.Logger] = None
-                             ) -> Optional[str]:
+def latest_intact_checkpoint(
+        work_dir: str,
+        logger: Optional[logging.Logger] = None) -> Optional[str]:
     """Auto-resume's checkpoint: the newest one of ``work_dir`` that passes
     :func:`verify_checkpoint_file`.
 
@@ -306,7 +307,9 @@ def latest_intact_checkpoint(work_dir: str,
     if named is not None and _is_local(named) and not osp.isfile(named):
         print_log(
             f'{osp.join(work_dir, "last_checkpoint")} names {named}, which '
-            'does not exist', logger=logger, level=logging.WARNING)
+            'does not exist',
+            logger=logger,
+            level=logging.WARNING)
     faults = []
     for path in checkpoint_candidates(work_dir):
         try:
@@ -331,4 +334,3 @@ def latest_intact_checkpoint(work_dir: str,
             f'no intact checkpoint to resume from in {work_dir}:\n' +
             '\n'.join(faults))
     return None
-

@@ -128,12 +128,11 @@ class ModalityAdversary(BaseModule):
         was_training = self.classifier.training
         self.classifier.eval()
         try:
-            logits = functional_call(self.classifier, constants,
-                                     (features, ))
+            logits = functional_call(self.classifier, constants, (features, ))
         finally:
             self.classifier.train(was_training)
         target = torch.full((len(features), ),
                             self.modalities.index(self.target),
                             device=features.device)
-        return dict(
-            loss_modality_align=self.beta * F.cross_entropy(logits, target))
+        return dict(loss_modality_align=self.beta *
+                    F.cross_entropy(logits, target))

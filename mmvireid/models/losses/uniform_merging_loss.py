@@ -71,8 +71,7 @@ class UniformMergingLoss(nn.Module):
         self.contrast = MultiPositiveContrastLoss()
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor,
-                groups: torch.Tensor,
-                memory: BaseMemory) -> torch.Tensor:
+                groups: torch.Tensor, memory: BaseMemory) -> torch.Tensor:
         """The weighted loss of a batch of one modality.
 
         Args:

@@ -10,12 +10,12 @@ from mmengine.optim import OptimWrapperDict
 from .joint_train_step import check_joint_wrappers, update_jointly
 
 
-def adversarial_train_step(model: BaseModel,
-                           data: Union[dict, tuple, list],
-                           optim_wrapper: OptimWrapperDict,
-                           adversary: torch.nn.Module,
-                           adversary_key: str = 'adversary'
-                           ) -> Dict[str, torch.Tensor]:
+def adversarial_train_step(
+        model: BaseModel,
+        data: Union[dict, tuple, list],
+        optim_wrapper: OptimWrapperDict,
+        adversary: torch.nn.Module,
+        adversary_key: str = 'adversary') -> Dict[str, torch.Tensor]:
     """Alternate the adversary's update and the main update in one step.
 
     One forward of the batch (inside the main wrappers' ``optim_context``)

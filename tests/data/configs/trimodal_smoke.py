@@ -99,5 +99,5 @@ val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1))
+    checkpoint=dict(interval=1, max_keep_ckpts=1))
 randomness = dict(seed=0)

@@ -30,8 +30,8 @@ def entry_data_offset(path, suffix: str) -> int:
                     if i.filename.endswith(suffix))
     with open(path, 'rb') as file:
         file.seek(info.header_offset + 26)
-        name_length, extra_length = (int.from_bytes(
-            file.read(2), 'little') for _ in range(2))
+        name_length, extra_length = (
+            int.from_bytes(file.read(2), 'little') for _ in range(2))
     return info.header_offset + 30 + name_length + extra_length
 
 
@@ -56,8 +56,10 @@ def test_a_flipped_byte_in_a_tensor_is_refused_naming_the_entry(tmp_path):
     # torch.load itself does not notice: the values are silently wrong
     assert not torch.equal(
         torch.load(path)['state_dict']['weight'], torch.ones(64))
-    with pytest.raises(CheckpointError, match=r'epoch_1\.pth is corrupt.*'
-                       r'CRC-32 of its entry .*data/0'):
+    with pytest.raises(
+            CheckpointError,
+            match=r'epoch_1\.pth is corrupt.*'
+            r'CRC-32 of its entry .*data/0'):
         verify_checkpoint_file(str(path))
 
 
@@ -74,8 +76,9 @@ def test_a_truncated_file_is_refused(tmp_path, keep):
     torch.save(training_checkpoint(), path)
     data = path.read_bytes()
     path.write_bytes(data[:int(len(data) * keep)])
-    with pytest.raises(CheckpointError, match=r'epoch_1\.pth .*'
-                       r'(truncated|corrupt)'):
+    with pytest.raises(
+            CheckpointError, match=r'epoch_1\.pth .*'
+            r'(truncated|corrupt)'):
         verify_checkpoint_file(str(path))
 
 

@@ -40,8 +40,8 @@ class ToyModel(BaseModel):
 class ToyData(torch.utils.data.Dataset):
 
     def __init__(self, width: int = WIDTH) -> None:
-        self.rows = torch.randn(8, width, generator=torch.Generator()
-                                .manual_seed(0))
+        self.rows = torch.randn(
+            8, width, generator=torch.Generator().manual_seed(0))
 
     def __len__(self):
         return len(self.rows)
@@ -160,8 +160,7 @@ def test_killing_the_run_at_random_points_never_loses_a_checkpoint(tmp_path):
     epoch, inside_saves = 0, 0
     for attempt in range(50):
         started.value = completed.value = 0
-        process = context.Process(
-            target=run_until_killed, args=(runner, ))
+        process = context.Process(target=run_until_killed, args=(runner, ))
         process.start()
         if attempt == 0:  # a first checkpoint, and how long a save takes
             wait_for(lambda: completed.value >= 2, 'two saves')
@@ -193,8 +192,8 @@ def test_resume_of_a_flipped_byte_checkpoint_is_refused(tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # inside the tensors: same length
     path.write_bytes(bytes(data))
-    runner = build_runner(tmp_path / 'again', max_epochs=2, resume=True,
-                          load_from=str(path))
+    runner = build_runner(
+        tmp_path / 'again', max_epochs=2, resume=True, load_from=str(path))
     with pytest.raises(CheckpointError, match=r'epoch_1\.pth is corrupt'):
         runner.train()
 
@@ -205,8 +204,8 @@ def test_resume_of_an_empty_or_truncated_file_names_it(tmp_path, content):
     path = tmp_path / 'epoch_1.pth'
     data = path.read_bytes()
     path.write_bytes(b'' if content == 'empty' else data[:len(data) // 2])
-    runner = build_runner(tmp_path / 'again', max_epochs=2, resume=True,
-                          load_from=str(path))
+    runner = build_runner(
+        tmp_path / 'again', max_epochs=2, resume=True, load_from=str(path))
     with pytest.raises(CheckpointError, match=r'epoch_1\.pth '):
         runner.train()
 
@@ -221,12 +220,13 @@ def test_resume_of_a_weights_only_or_foreign_file_says_what_it_lacks(
         torch.save(dict(state_dict=state['state_dict']), path)
     else:  # another library's training checkpoint
         torch.save(dict(model=state['state_dict'], epoch=1), path)
-    runner = build_runner(tmp_path / 'again', max_epochs=2, resume=True,
-                          load_from=str(path))
+    runner = build_runner(
+        tmp_path / 'again', max_epochs=2, resume=True, load_from=str(path))
     hint = 'load_from=' if kind == 'weights' else 'convert the file'
-    with pytest.raises(CheckpointError,
-                       match=rf'cannot resume from .*{kind}\.pth.*'
-                       rf'meta.*message_hub.*optimizer.*{hint}'):
+    with pytest.raises(
+            CheckpointError,
+            match=rf'cannot resume from .*{kind}\.pth.*'
+            rf'meta.*message_hub.*optimizer.*{hint}'):
         runner.train()
     if kind == 'weights':  # its weights can still start a new training
         build_runner(

@@ -28,8 +28,9 @@ def test_positives_are_the_clusters_of_the_row_s_group():
     groups = torch.tensor([7, 3, 7, -1, 3])  # 0 and 2 merge, 1 and 4 merge
     features = torch.randn(4, 3, requires_grad=True)
     labels = torch.tensor([0, 4, 3, -1])  # rows 2 (no group), 3 left out
-    loss = MODELS.build(dict(type='UniformMergingLoss', loss_weight=0.6))(
-        features, labels, groups, memory)
+    loss = MODELS.build(dict(type='UniformMergingLoss',
+                             loss_weight=0.6))(features, labels, groups,
+                                               memory)
     logits = F.normalize(features, dim=1) @ memory.prototypes.t() / 0.5
     p = logits.softmax(1)
     want = -(torch.log(p[0, 0] + p[0, 2]) + torch.log(p[1, 1] + p[1, 4])) / 2
@@ -43,10 +44,14 @@ def test_no_usable_row_gives_a_zero_that_keeps_the_graph():
     memory = MODELS.build(dict(type='ClusterMemory', feat_dim=3))
     memory.reset(torch.eye(3), torch.arange(3))
     features = torch.randn(2, 3, requires_grad=True)
-    loss = MODELS.build(dict(type='UniformMergingLoss'))(
-        features, torch.tensor([0, 1]), torch.full((3, ), -1), memory)
+    loss = MODELS.build(dict(type='UniformMergingLoss'))(features,
+                                                         torch.tensor([0, 1]),
+                                                         torch.full((3, ), -1),
+                                                         memory)
     assert loss.item() == 0 and loss.requires_grad
     with pytest.raises(ValueError, match='2 cluster groups for a memory'):
-        MODELS.build(dict(type='UniformMergingLoss'))(
-            features, torch.tensor([0, 1]), torch.zeros(2, dtype=torch.long),
-            memory)
+        MODELS.build(dict(type='UniformMergingLoss'))(features,
+                                                      torch.tensor([0, 1]),
+                                                      torch.zeros(
+                                                          2, dtype=torch.long),
+                                                      memory)

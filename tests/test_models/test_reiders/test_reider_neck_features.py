@@ -36,8 +36,8 @@ def build(**kwargs):
 
 def test_the_neck_s_features_come_from_the_same_single_pass():
     model = build().eval()
-    assert {'refined_map', 'channel_weights', 'spatial_weights'} <= set(
-        model.provided_features)
+    assert {'refined_map', 'channel_weights',
+            'spatial_weights'} <= set(model.provided_features)
     images = torch.rand(3, 3, 64, 32)
     calls = []
     model.neck.register_forward_hook(lambda *args: calls.append(1))

@@ -305,8 +305,7 @@ def test_maal_steps_update_only_their_own_parameters():
     wrappers['adversary'].update_params = record
     buffers = {
         n: b.clone()
-        for n, b in model.head.adversary.named_buffers()
-        if 'running' in n
+        for n, b in model.head.adversary.named_buffers() if 'running' in n
     }
     for step in range(3):
         before = snapshot(model)
@@ -366,8 +365,7 @@ def test_maal_needs_its_own_optimiser_and_valid_settings():
     single = build_optim_wrapper(
         model,
         dict(
-            constructor='MultiOptimWrapperConstructor',
-            rest=dict(**sgd(0.1))))
+            constructor='MultiOptimWrapperConstructor', rest=dict(**sgd(0.1))))
     with pytest.raises(KeyError, match="no 'adversary' entry"):
         model.train_step(batch(0), single)
     with pytest.raises(ValueError, match="target 'thermal'"):

@@ -63,9 +63,10 @@ class ViewFollowingClusterer(BaseClusterer):
                     key: str = 'clusterer') -> None:
         """The inner clusterer's check, on the clustered modalities."""
         self.clusterer.check_sizes(
-            {m: n
-             for m, n in counts.items() if m not in self.follow},
-            f'{key}.clusterer')
+            {
+                m: n
+                for m, n in counts.items() if m not in self.follow
+            }, f'{key}.clusterer')
 
     def describe(self, modality: str) -> str:
         """A following modality's clusters are its sources'."""
@@ -91,8 +92,8 @@ class ViewFollowingClusterer(BaseClusterer):
                 f'{list(self.follow)} modalities cannot take their '
                 "sources' labels")
         sources = pl.view_sources[rows]
-        if len(sources) and (bool((sources < 0).any())
-                             or bool(rows[sources].any())):
+        if len(sources) and (bool(
+            (sources < 0).any()) or bool(rows[sources].any())):
             raise ValueError(
                 'ViewFollowingClusterer: every sample of the follow='
                 f'{list(self.follow)} modalities needs a source image of a '

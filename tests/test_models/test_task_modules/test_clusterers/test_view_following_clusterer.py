@@ -59,9 +59,7 @@ def test_the_inner_clusterer_never_sees_the_views():
     clusterer.clusterer = Spy()
     out = clusterer(trimodal())
     assert seen == dict(
-        modalities=('visible', 'infrared'),
-        rows=7,
-        ids=[0, 0, 0, 0, 1, 1, 1])
+        modalities=('visible', 'infrared'), rows=7, ids=[0, 0, 0, 0, 1, 1, 1])
     assert out.labels.tolist() == list(range(7)) + [2, 0, 3, 1]
 
 
@@ -95,9 +93,8 @@ def test_checks_name_what_is_wrong():
             type='JaccardDBSCAN', eps=dict(visible=0.5, infrared=0.6)))
     jaccard.check(MODALITIES)
     with pytest.raises(ValueError, match=r'clusterer\.clusterer\.k1=20'):
-        build(clusterer=dict(type='JaccardDBSCAN', eps=0.6,
-                             k1=20)).check_sizes(
-            dict(visible=30, infrared=10, augmented=1),
-            'custom_hooks.clustering.clusterer')
+        build(
+            clusterer=dict(type='JaccardDBSCAN', eps=0.6, k1=20)).check_sizes(
+                dict(visible=30, infrared=10, augmented=1),
+                'custom_hooks.clustering.clusterer')
     assert 'follow' in build().describe('augmented')
-
