@@ -1,10 +1,10 @@
 # MCF end to end on a tiny SynthVI, for CI: the three modalities of the
 # tri-modal smoke run (visible, infrared, channel-augmented views as a
 # virtual modality whose labels follow their visible images), PA-CBAM on
-# the map, MAAL with its own optimiser (the alternating step), then, from
-# the second epoch, VRA association with cross contrast and uniform
-# merging. Not a learning demo: a few identities, 3 epochs. `data_root` is
-# overridden by the tests.
+# the map pooled into two region features, MAAL with its own optimiser
+# (the alternating step), then, from the second epoch, VRA association
+# with cross contrast and uniform merging. Not a learning demo: a few
+# identities, 3 epochs. `data_root` is overridden by the tests.
 _base_ = ['./trimodal_smoke.py']
 
 model = dict(
@@ -14,15 +14,16 @@ model = dict(
         in_channels=96,
         num_regions=2,
         reduction=8,
-        pooling=dict(type='GeMBNNeck', in_channels=96, p=3.0)),
+        # two region spaces: the feature is [r_1, r_2], 2 x 96
+        pooling=dict(type='RegionGeMBNNeck', in_channels=96, num_regions=2)),
     head=dict(
         _delete_=True,
         type='MCFHead',
         base=dict(
-            type='DualMemoryContrastHead', feat_dim=96, num_modalities=3),
+            type='DualMemoryContrastHead', feat_dim=192, num_modalities=3),
         channel_loss=dict(type='ChannelIdentityLoss', loss_weight=0.1),
         adversary=dict(
-            type='ModalityAdversary', feat_dim=96, alpha=1.0, beta=0.1),
+            type='ModalityAdversary', feat_dim=192, alpha=1.0, beta=0.1),
         cross_weight=0.4,
         merging=dict(type='UniformMergingLoss'),
         merging_weights=(0.03 * 0.6, 0.03 * 0.4)))
@@ -44,12 +45,10 @@ custom_hooks = dict(
                 k1=10,
                 k2=3,
                 centre_features=True))),
-    # one region: the global feature is a single pooled vector here
     association=dict(
         type='AssociationHook',
         stages=('cross', ),
-        associator=dict(
-            type='VRAAssociator', num_regions=1, max_matches=3),
+        associator=dict(type='VRAAssociator', num_regions=2, max_matches=3),
         pairs=[('visible', 'infrared'), ('infrared', 'visible')]))
 optim_wrapper = dict(
     _delete_=True,
