@@ -78,17 +78,18 @@ model = dict(
         truncate_after=4),
     neck=dict(type='GeMBNNeck', in_channels=96, p=3.0),
     head=dict(type='DualMemoryContrastHead', feat_dim=96, num_modalities=3))
+clusterer = dict(
+    type='JaccardDBSCAN',
+    eps=0.6,
+    min_samples=2,
+    k1=10,
+    k2=3,
+    centre_features=True)
 custom_hooks = dict(
     clustering=dict(
         type='ClusteringHook',
         extract_dataloader=extract_dataloader,
-        clusterer=dict(
-            type='JaccardDBSCAN',
-            eps=0.6,
-            min_samples=2,
-            k1=10,
-            k2=3,
-            centre_features=True),
+        clusterer=clusterer,
         show_progress=False),
     epoch_seed=dict(type='EpochSeedHook'))
 optim_wrapper = dict(

@@ -5,15 +5,10 @@ from mmengine.model import BaseModule
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
 from mmvireid.utils import register_all_modules
+from tiny_models import TINY_BACKBONE
 
 register_all_modules()
 
-TINY_BACKBONE = dict(
-    type='mmpretrain.ResNet',
-    depth=18,
-    stem_channels=8,
-    base_channels=8,
-    out_indices=(3, ))
 NECK = dict(type='PACBAMNeck', in_channels=64, num_regions=2, reduction=4)
 
 
