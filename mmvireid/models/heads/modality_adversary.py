@@ -1,5 +1,5 @@
 """MCF's MAAL: a modality classifier and the alignment loss against it."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -9,11 +9,13 @@ from torch.func import functional_call
 
 from mmvireid.registry import MODELS
 from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures.pseudo_labels import (PseudoLabelConsumer,
+                                               PseudoLabels)
 from ..utils.batch_pairing import modality_positions
 
 
 @MODELS.register_module()
-class ModalityAdversary(BaseModule):
+class ModalityAdversary(BaseModule, PseudoLabelConsumer):
     """Multimodal assisted adversarial learning (MAAL) of MCF.
 
     A modality classifier ``E`` over the features of the declared
@@ -36,12 +38,18 @@ class ModalityAdversary(BaseModule):
     'head.adversary', ...)``). Not a gradient reversal layer: the two
     objectives have their own weights and their own optimisers.
 
+    The classes are the pseudo-labels' declared modalities, by position
+    (the adversary is a :class:`~mmvireid.structures.PseudoLabelConsumer`:
+    it learns their names from the label pipeline, as heads do).
+
     Args:
         feat_dim (int): Feature dimension.
-        modalities (Sequence[str]): The classes, in order. Defaults to
-            ``('visible', 'infrared', 'augmented')``.
-        target (str): The modality every feature should look like.
-            Defaults to ``'augmented'``.
+        num_modalities (int): Classes: the declared modalities. Defaults
+            to 3 (visible, infrared, channel-augmented).
+        target (int): Position of the modality every feature should look
+            like; -1 (default) is the last one, where
+            :class:`~mmvireid.datasets.VirtualModalityDataset` declares
+            the channel-augmented views.
         hidden_dim (int, optional): Hidden width of a two-layer MLP
             classifier (BN + ReLU); None gives a linear classifier.
             Defaults to None.
@@ -55,41 +63,60 @@ class ModalityAdversary(BaseModule):
 
     def __init__(self,
                  feat_dim: int,
-                 modalities: Sequence[str] = ('visible', 'infrared',
-                                              'augmented'),
-                 target: str = 'augmented',
+                 num_modalities: int = 3,
+                 target: int = -1,
                  hidden_dim: Optional[int] = None,
                  alpha: float = 1.0,
                  beta: float = 0.1,
                  feature: str = 'global',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.modalities = tuple(modalities)
-        if len(self.modalities) < 2 or len(set(self.modalities)) != len(
-                self.modalities):
-            raise ValueError('ModalityAdversary: modalities must be two or '
-                             f'more distinct names, got {modalities!r}')
-        if target not in self.modalities:
-            raise ValueError(f'ModalityAdversary: target {target!r} is not '
-                             f'one of the modalities {self.modalities}')
+        if isinstance(num_modalities, bool) or not isinstance(
+                num_modalities, int) or num_modalities < 2:
+            raise ValueError('ModalityAdversary: num_modalities must be an '
+                             f'int >= 2, got {num_modalities!r}')
+        if not -num_modalities <= target < num_modalities:
+            raise ValueError(
+                f'ModalityAdversary: target {target!r} is not a position of '
+                f'{num_modalities} modalities')
         for name, value in (('alpha', alpha), ('beta', beta)):
             if value < 0:
                 raise ValueError(
                     f'ModalityAdversary: {name} must be >= 0, got {value}')
-        self.target = target
+        self.num_modalities = num_modalities
+        self.target = target % num_modalities
         self.alpha, self.beta = float(alpha), float(beta)
         self.feature = feature
-        classes = len(self.modalities)
+        self.modalities: Optional[Tuple[str, ...]] = None
         if hidden_dim is None:
-            self.classifier = nn.Linear(feat_dim, classes)
+            self.classifier = nn.Linear(feat_dim, num_modalities)
         else:
             self.classifier = nn.Sequential(
                 nn.Linear(feat_dim, hidden_dim), nn.BatchNorm1d(hidden_dim),
-                nn.ReLU(inplace=True), nn.Linear(hidden_dim, classes))
+                nn.ReLU(inplace=True), nn.Linear(hidden_dim, num_modalities))
+
+    def set_pseudo_labels(self, pseudo_labels: PseudoLabels) -> None:
+        """Learn the declared modalities (the classes).
+
+        Raises:
+            ValueError: Another number of modalities than
+                ``num_modalities``.
+        """
+        modalities = tuple(pseudo_labels.modalities)
+        if len(modalities) != self.num_modalities:
+            raise ValueError(
+                f'ModalityAdversary(num_modalities={self.num_modalities}) got '
+                f'pseudo-labels of the modalities {modalities}')
+        self.modalities = modalities
 
     def targets(self, data_samples: List[VIReIDDataSample],
                 device: torch.device) -> torch.Tensor:
         """Each row's true modality class."""
+        if self.modalities is None:
+            raise ValueError(
+                'ModalityAdversary has no pseudo-labels yet: the label '
+                'pipeline must hand them over (set_pseudo_labels) before the '
+                'first training step')
         return torch.tensor(
             modality_positions(data_samples, self.modalities,
                                type(self).__name__),
@@ -132,7 +159,7 @@ class ModalityAdversary(BaseModule):
         finally:
             self.classifier.train(was_training)
         target = torch.full((len(features), ),
-                            self.modalities.index(self.target),
+                            self.target,
                             device=features.device)
         return dict(loss_modality_align=self.beta *
                     F.cross_entropy(logits, target))

@@ -134,9 +134,7 @@ def test_phase_two_cross_contrast_and_alternating_merging():
 
 
 def test_maal_needs_the_adversarial_step():
-    head = build(
-        adversary=dict(
-            type='ModalityAdversary', feat_dim=4, modalities=MODALITIES))
+    head = build(adversary=dict(type='ModalityAdversary', feat_dim=4))
     pl = clusters()
     hand_over(head, pl)
     with pytest.raises(ValueError, match='own optimiser'):

@@ -10,7 +10,7 @@ from mmengine.optim import (OptimWrapper, OptimWrapperDict,
 
 from mmvireid.models.utils import adversarial_train_step
 from mmvireid.registry import MODELS
-from mmvireid.structures import VIReIDDataSample
+from mmvireid.structures import PseudoLabels, VIReIDDataSample
 from mmvireid.utils import register_all_modules
 from tiny_models import TINY_BACKBONE
 
@@ -265,9 +265,15 @@ class ToyMAALHead(BaseModule):
             dict(
                 type='ModalityAdversary',
                 feat_dim=in_channels,
-                modalities=MODALITIES,
-                target='infrared',
+                num_modalities=len(MODALITIES),
+                target=1,  # every feature should look infrared
                 hidden_dim=8))
+        # what the label pipeline hands over: the declared modalities
+        self.adversary.set_pseudo_labels(
+            PseudoLabels(
+                modalities=MODALITIES,
+                modality_ids=torch.tensor([0, 1]),
+                labels=torch.tensor([0, 0])))
 
     def loss(self, feats, data_samples):
         pids = torch.tensor([s.pid for s in data_samples])
@@ -328,11 +334,15 @@ def test_maal_steps_update_only_their_own_parameters():
 
 
 def test_the_alignment_loss_trains_features_towards_the_target_only():
-    adversary = MODELS.build(
-        dict(
-            type='ModalityAdversary',
-            feat_dim=4,
-            modalities=('visible', 'infrared', 'augmented')))
+    adversary = MODELS.build(dict(type='ModalityAdversary', feat_dim=4))
+    with pytest.raises(ValueError, match='no pseudo-labels yet'):
+        adversary.classifier_loss({'global': torch.zeros(1, 4)},
+                                  [VIReIDDataSample().set_identity(0, 1, 'v')])
+    adversary.set_pseudo_labels(
+        PseudoLabels(
+            modalities=('visible', 'infrared', 'augmented'),
+            modality_ids=torch.tensor([0, 1, 2]),
+            labels=torch.zeros(3, dtype=torch.long)))
     x = torch.randn(6, 4, requires_grad=True)
     samples = [
         VIReIDDataSample().set_identity(0, 1, m)
@@ -363,8 +373,14 @@ def test_maal_needs_its_own_optimiser_and_valid_settings():
             constructor='MultiOptimWrapperConstructor', rest=dict(**sgd(0.1))))
     with pytest.raises(KeyError, match="no 'adversary' entry"):
         model.train_step(batch(0), single)
-    with pytest.raises(ValueError, match="target 'thermal'"):
-        MODELS.build(
-            dict(type='ModalityAdversary', feat_dim=4, target='thermal'))
+    with pytest.raises(ValueError, match='target 3 is not a position of 3'):
+        MODELS.build(dict(type='ModalityAdversary', feat_dim=4, target=3))
+    adversary = MODELS.build(dict(type='ModalityAdversary', feat_dim=4))
+    with pytest.raises(ValueError, match='num_modalities=3\) got'):
+        adversary.set_pseudo_labels(
+            PseudoLabels(
+                modalities=MODALITIES,
+                modality_ids=torch.tensor([0, 1]),
+                labels=torch.zeros(2, dtype=torch.long)))
     with pytest.raises(ValueError, match='beta must be >= 0'):
         MODELS.build(dict(type='ModalityAdversary', feat_dim=4, beta=-1))
