@@ -78,27 +78,40 @@ def build_runner(work_dir,
                  load_from=None,
                  max_keep_ckpts: int = 1,
                  custom_hooks=None,
-                 width: int = WIDTH) -> VIReIDRunner:
+                 width: int = WIDTH,
+                 validate: bool = False,
+                 checkpoint=None) -> VIReIDRunner:
+    """A toy run; ``validate`` adds a validation every epoch
+    (:class:`RisingMetric`), ``checkpoint`` more checkpoint-hook settings."""
     torch.manual_seed(0)
+    validation = dict(
+        val_dataloader=DataLoader(ToyData(width), batch_size=4),
+        val_evaluator=Evaluator(RisingMetric()),
+        val_cfg=dict()) if validate else {}
     return VIReIDRunner(
         model=ToyModel(width),
         work_dir=str(work_dir),
         train_dataloader=DataLoader(
             ToyData(width), batch_size=4, shuffle=False),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        train_cfg=dict(
+            by_epoch=True,
+            max_epochs=max_epochs,
+            **(dict(val_interval=1) if validate else {})),
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-3)),
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1000),
             checkpoint=dict(
                 type='AtomicCheckpointHook',
                 interval=1,
-                max_keep_ckpts=max_keep_ckpts)),
+                max_keep_ckpts=max_keep_ckpts,
+                **(checkpoint or {}))),
         custom_hooks=custom_hooks,
         resume=resume,
         load_from=load_from,
         default_scope='mmvireid',
         randomness=dict(seed=0),
-        log_level='WARNING')
+        log_level='WARNING',
+        **validation)
 
 
 def test_the_old_checkpoint_is_removed_only_after_the_new_is_named(
@@ -271,27 +284,14 @@ class RisingMetric(BaseMetric):
 
 
 def build_validated_runner(work_dir, max_epochs: int) -> VIReIDRunner:
-    torch.manual_seed(0)
-    return VIReIDRunner(
-        model=ToyModel(32),
-        work_dir=str(work_dir),
-        train_dataloader=DataLoader(ToyData(32), batch_size=4),
-        val_dataloader=DataLoader(ToyData(32), batch_size=4),
-        val_evaluator=Evaluator(RisingMetric()),
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
-        val_cfg=dict(),
-        optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-3)),
-        default_hooks=dict(
-            logger=dict(type='LoggerHook', interval=1000),
-            checkpoint=dict(
-                type='AtomicCheckpointHook',
-                interval=1,
-                max_keep_ckpts=1,
-                save_best='toy/score',
-                rule='greater')),
+    """A resumed toy run that validates every epoch and keeps the best."""
+    return build_runner(
+        work_dir,
+        max_epochs,
         resume=True,
-        default_scope='mmvireid',
-        log_level='WARNING')
+        width=32,
+        validate=True,
+        checkpoint=dict(save_best='toy/score', rule='greater'))
 
 
 def test_the_previous_best_checkpoint_survives_a_failed_best_save(
